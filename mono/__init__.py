@@ -1,0 +1,16 @@
+"""mono: self-supervised monocular depth (Monodepth2) on PyTorch Lightning and kornia.
+
+Dependency rule (data flows top to bottom; a layer imports only from layers above it):
+
+    types            typed containers (torch only)
+    data/            KITTI raw + synthetic drives -> Batch; datamodule.py is the only
+                     Lightning import in data/
+    nets/            depth and pose networks (torch + torchvision)
+    geometry, losses, metrics   pure functions (torch + kornia; numpy in metrics)
+    objective        Monodepth2's view-synthesis loss built from geometry + losses
+    module, callbacks           the LightningModule and its callbacks (Lightning)
+    evaluate, export, predict, inspect, tools   user-facing tools (no Lightning)
+    cli              the `mono` command; nothing imports it
+"""
+
+__version__ = "0.1.0"

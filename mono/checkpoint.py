@@ -1,0 +1,126 @@
+"""Reading trained networks back without Lightning: from a mono checkpoint or Monodepth2 weights.
+
+Every tool (evaluate, export, predict, inspect) goes through :func:`load_networks`, so a
+corrupt file, a wrong architecture or a mismatched input size fails the same clear way.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mono.nets import PoseNet, build_depth_net
+from mono.nets.monodepth2_format import load_monodepth2, load_state_checked
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, truncated, corrupt or not a mono checkpoint."""
+
+
+@dataclass
+class LoadedNetworks:
+    """Networks and the settings they were trained with.
+
+    Attributes:
+        depth: the depth network (eval mode).
+        pose: the pose network, or None when the source had none.
+        height, width: the input size the networks were trained at.
+        min_depth, max_depth: disparity-to-depth range.
+        frame_ids: training frame ids (tells mono / stereo / mono+stereo apart).
+        source: the file or folder they came from.
+        hparams: every stored hyper-parameter (empty for Monodepth2 weights).
+    """
+
+    depth: nn.Module
+    pose: nn.Module | None
+    height: int
+    width: int
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+    frame_ids: list[str] = field(default_factory=lambda: ["0", "-1", "1"])
+    source: str = ""
+    hparams: dict = field(default_factory=dict)
+
+    @property
+    def stereo_trained(self) -> bool:
+        """True for stereo and mono+stereo models (metric up to the 0.1 m baseline convention)."""
+        return "s" in self.frame_ids
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint file on the CPU, turning every low-level failure into a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        # Our own Lightning checkpoints hold plain Python hyper-parameters next to tensors.
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}); "
+            "use another checkpoint (e.g. last.ckpt or an earlier best-*.ckpt)"
+        ) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path} is not a mono/Lightning checkpoint (no 'state_dict')")
+    return ckpt
+
+
+def _sub_state(state: dict, prefix: str) -> dict:
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
+    """Depth (and pose) networks from a ``.ckpt`` file or a Monodepth2 weights folder."""
+    source = Path(source)
+    if source.is_dir():
+        depth, pose, meta = load_monodepth2(source)
+        frame_ids = ["0", "-1", "1", "s"] if meta.get("use_stereo") else ["0", "-1", "1"]
+        return LoadedNetworks(
+            depth=depth.eval(),
+            pose=pose.eval() if (pose is not None and with_pose) else None,
+            height=int(meta["height"]),
+            width=int(meta["width"]),
+            frame_ids=frame_ids,
+            source=str(source),
+        )
+    ckpt = read_checkpoint(source)
+    hp = dict(ckpt.get("hyper_parameters", {}))
+    if "height" not in hp:
+        raise CheckpointError(f"{source}: no hyper-parameters stored; not a mono checkpoint")
+    name = hp.get("depth_net", "resnet")
+    kwargs = (
+        {"height": hp["height"], "width": hp["width"]}
+        if name == "eigen"
+        else {
+            "num_layers": hp.get("num_layers", 18),
+            "pretrained": False,
+            "scales": tuple(hp.get("scales", (0, 1, 2, 3))),
+        }
+    )
+    depth = build_depth_net(name, **kwargs)
+    load_state_checked(depth, _sub_state(ckpt["state_dict"], "depth."), f"{source} [depth]")
+    pose = None
+    pose_state = _sub_state(ckpt["state_dict"], "pose.")
+    if with_pose and pose_state:
+        pose = PoseNet(
+            kind=hp.get("pose_model_type", "separate"),
+            num_layers=hp.get("num_layers", 18),
+            pretrained=False,
+        )
+        load_state_checked(pose, pose_state, f"{source} [pose]")
+        pose.eval()
+    return LoadedNetworks(
+        depth=depth.eval(),
+        pose=pose,
+        height=int(hp["height"]),
+        width=int(hp["width"]),
+        min_depth=float(hp.get("min_depth", 0.1)),
+        max_depth=float(hp.get("max_depth", 100.0)),
+        frame_ids=[str(f) for f in hp.get("frame_ids", ["0", "-1", "1"])],
+        source=str(source),
+        hparams=hp,
+    )

@@ -1,0 +1,94 @@
+"""The ``mono`` command.
+
+``mono fit|validate|test`` are LightningCLI subcommands over :class:`mono.module.DepthModel`
+and :class:`mono.data.datamodule.KittiDataModule` (``--config configs/*.yaml`` plus dotted
+overrides such as ``--data.root /data/kitti_raw``). The other subcommands are plain tools.
+Nothing imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test")
+
+TOOLS_HELP = {
+    "synth": "render the synthetic KITTI-layout drives",
+    "export-gt": "export KITTI ground-truth depth (gt_depths.npz) for a test split",
+    "evaluate": "evaluate depth on a KITTI split (Eigen / Eigen benchmark / benchmark)",
+    "evaluate-pose": "evaluate pose (ATE on 5-frame snippets) on a KITTI odometry sequence",
+    "export": "export trained networks (pt, torchscript, onnx, monodepth2)",
+    "predict": "predict depth for an image, a folder or a video",
+}
+
+
+def _configure_threads() -> None:
+    # Two CPU cores with DataLoader workers oversubscribe badly with torch's default threads.
+    import torch
+
+    threads = os.environ.get("MONO_NUM_THREADS")
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def run_lightning(args: list[str] | None) -> None:
+    """LightningCLI over DepthModel and KittiDataModule."""
+    from pytorch_lightning.cli import LightningCLI
+
+    from mono.data.datamodule import KittiDataModule
+    from mono.module import DepthModel
+
+    class MonoCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser) -> None:
+            parser.link_arguments("data.height", "model.height")
+            parser.link_arguments("data.width", "model.width")
+            parser.link_arguments("data.frame_ids", "model.frame_ids")
+
+    MonoCLI(
+        DepthModel,
+        KittiDataModule,
+        args=args,
+        save_config_kwargs={"overwrite": True},
+        seed_everything_default=0,
+        parser_kwargs={"description": "mono: self-supervised monocular depth training"},
+    )
+
+
+def build_tool_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mono",
+        description="mono: self-supervised monocular depth (Monodepth2) on Lightning + kornia. "
+        "Training: mono fit|validate|test --config CONFIG (see `mono fit --help`).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in LIGHTNING_COMMANDS:
+        sub.add_parser(name, help=f"LightningCLI {name} (see `mono {name} --help`)")
+    from mono import tools
+
+    for name, help_text in TOOLS_HELP.items():
+        tools.add_arguments(name, sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from_command_line = argv is None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _configure_threads()
+    if argv and argv[0] in LIGHTNING_COMMANDS:
+        # LightningCLI reads sys.argv itself when run from the shell (it warns when given both).
+        run_lightning(None if from_command_line else argv)
+        return
+    parser = build_tool_parser()
+    ns = parser.parse_args(argv)
+    if ns.command is None:
+        parser.print_help()
+        raise SystemExit(2)
+    from mono import tools
+
+    tools.run(ns)
+
+
+if __name__ == "__main__":
+    main()

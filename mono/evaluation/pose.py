@@ -1,0 +1,189 @@
+"""Pose evaluation on KITTI odometry: ATE over 5-frame snippets, Monodepth2's protocol.
+
+Monodepth2's ``evaluate_pose.py`` (itself from SfMLearner, Zhou et al., CVPR 2017) predicts
+the transform of every consecutive pair (t, t+1), chains 4 of them into a 5-frame snippet
+starting at every frame, does the same with the ground truth, aligns the first positions,
+fits one scale by least squares and reports the mean and std of the per-snippet error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mono.evaluation.depth import load_image
+
+
+@dataclass
+class PoseResult:
+    """ATE of every snippet, their mean and (population) std, and the predicted poses.
+
+    Attributes:
+        ates: (N - 1,) error of the snippet starting at each frame (the last ones are shorter).
+        ate_mean, ate_std: Monodepth2's "Trajectory error" and its std.
+        pred_poses: (N - 1, 4, 4) predicted ``T_{t+1, t}`` (may be empty when not predicted).
+    """
+
+    ates: np.ndarray
+    ate_mean: float
+    ate_std: float
+    pred_poses: np.ndarray
+
+
+def read_odometry_poses(path: str | Path) -> np.ndarray:
+    """KITTI odometry poses file (a row-major 3 x 4 ``camera-t -> world`` per line): (N, 4, 4)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"odometry poses not found: {path}")
+    poses = []
+    for i, line in enumerate(path.read_text().splitlines()):
+        if not line.strip():
+            continue
+        try:
+            values = [float(v) for v in line.split()]
+        except ValueError:
+            values = []
+        if len(values) != 12:
+            raise ValueError(f"{path}:{i + 1}: expected 12 numbers (a 3 x 4 pose), got {line!r}")
+        pose = np.eye(4)
+        pose[:3] = np.reshape(values, (3, 4))
+        poses.append(pose)
+    return np.stack(poses) if poses else np.zeros((0, 4, 4))
+
+
+def compute_ate(gt_xyz: np.ndarray, pred_xyz: np.ndarray) -> float:
+    """SfMLearner's snippet ATE: align first positions, best scale, then ``||e||_F / n``.
+
+    The scale is ``sum(gt * pred) / sum(pred^2)`` after the offset. Note the error is the
+    *root of the summed* squared error divided by the number of frames n (not a root mean
+    square), exactly as the reference computes it.
+
+    Args:
+        gt_xyz: (n, 3) ground-truth positions of a snippet.
+        pred_xyz: (n, 3) predicted positions.
+    """
+    gt_xyz, pred_xyz = np.asarray(gt_xyz, np.float64), np.asarray(pred_xyz, np.float64)
+    if gt_xyz.shape != pred_xyz.shape or gt_xyz.ndim != 2 or gt_xyz.shape[1] != 3:
+        raise ValueError(
+            f"compute_ate: need two (n, 3) arrays, got {gt_xyz.shape}, {pred_xyz.shape}"
+        )
+    pred = pred_xyz + (gt_xyz[0] - pred_xyz[0])[None]
+    scale = np.sum(gt_xyz * pred) / np.sum(pred**2)
+    return float(np.sqrt(np.sum((pred * scale - gt_xyz) ** 2)) / gt_xyz.shape[0])
+
+
+def chain_positions(transforms: np.ndarray) -> np.ndarray:
+    """(k, 4, 4) -> (k + 1, 3): translations of I, A0, A0 A1, ... (SfMLearner's ``dump_xyz``).
+
+    Right-multiplying the ``T_{t+1, t}`` as the reference does is not a physical composition,
+    but ground truth and prediction go through the same map, so the comparison is fair and the
+    numbers are the published ones.
+    """
+    acc = np.eye(4)
+    xyz = [acc[:3, 3].copy()]
+    for T in transforms:
+        acc = acc @ T
+        xyz.append(acc[:3, 3].copy())
+    return np.stack(xyz)
+
+
+def snippet_ate(
+    pred_relative_poses: np.ndarray, gt_global_poses: np.ndarray, snippet: int = 5
+) -> PoseResult:
+    """Mean and std ATE over all snippets of ``snippet`` frames (Monodepth2's evaluate_pose).
+
+    Args:
+        pred_relative_poses: (N - 1, 4, 4) predicted ``T_{t+1, t}``: maps points of camera t
+            into camera t+1 (``T_src_tgt`` with target t, source t + 1).
+        gt_global_poses: (N, 4, 4) ground-truth ``camera-t -> world`` (KITTI poses file).
+        snippet: frames per snippet (5 in the reference).
+
+    Returns:
+        :class:`PoseResult`; one snippet starts at each of frames 0 .. N - 2, the last few
+        being shorter, as in the reference.
+    """
+    pred = np.asarray(pred_relative_poses, np.float64)
+    gt = np.asarray(gt_global_poses, np.float64)
+    if pred.shape[0] != gt.shape[0] - 1:
+        raise ValueError(
+            f"{pred.shape[0]} predicted relative poses for {gt.shape[0]} ground-truth poses "
+            "(expected one fewer)"
+        )
+    # T_{t+1, t} = inv(inv(G_t) G_{t+1}): same direction as the predictions.
+    gt_local = np.linalg.inv(np.linalg.inv(gt[:-1]) @ gt[1:])
+    ates = np.array(
+        [
+            compute_ate(
+                chain_positions(gt_local[i : i + snippet - 1]),
+                chain_positions(pred[i : i + snippet - 1]),
+            )
+            for i in range(gt.shape[0] - 1)
+        ]
+    )
+    return PoseResult(ates, float(np.mean(ates)), float(np.std(ates)), pred)
+
+
+def odometry_image_path(
+    odom_root: str | Path, sequence: int, frame: int, img_ext: str = "auto"
+) -> Path:
+    """``<odom_root>/sequences/<NN>/image_2/<frame:06d>.<ext>``; "auto": png, else jpg."""
+    stem = Path(odom_root) / "sequences" / f"{sequence:02d}" / "image_2" / f"{frame:06d}"
+    if img_ext != "auto":
+        return stem.with_suffix("." + img_ext.lstrip("."))
+    png = stem.with_suffix(".png")
+    return (
+        png if png.is_file() or not stem.with_suffix(".jpg").is_file() else stem.with_suffix(".jpg")
+    )
+
+
+def evaluate_pose_sequence(
+    predict_pose_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    odom_root: str | Path,
+    sequence: int,
+    height: int,
+    width: int,
+    batch_size: int = 16,
+    img_ext: str = "auto",
+    device: torch.device | str | None = None,
+    log: Callable[[str], None] | None = print,
+) -> PoseResult:
+    """Predict every consecutive pair of a KITTI odometry sequence and score 5-frame snippets.
+
+    Args:
+        predict_pose_fn: ``(frames_t, frames_t1)``, both (B, 3, height, width) in [0, 1] ->
+            (B, 4, 4) ``T_{t+1, t}`` mapping camera-t points into camera t+1: the pose net's
+            ``T_src_tgt`` for target t and source t + 1 (Monodepth2 feeds ``[t, t+1]`` and uses
+            ``transformation_from_parameters(axisangle[:, 0], translation[:, 0])`` uninverted).
+            Called under ``torch.no_grad``.
+        odom_root: KITTI odometry root with ``sequences/`` and ``poses/``.
+        sequence: sequence number (Monodepth2 reports 9 and 10).
+        height, width: network input size (LANCZOS resize, like the depth evaluation).
+        img_ext: "png", "jpg" or "auto".
+        device: where frames go before ``predict_pose_fn``.
+        log: sink for the result line, None for silence.
+    """
+    gt = read_odometry_poses(Path(odom_root) / "poses" / f"{sequence:02d}.txt")
+    n_pairs = gt.shape[0] - 1
+    preds = []
+    for start in range(0, n_pairs, batch_size):
+        stop = min(start + batch_size, n_pairs)
+        frames = torch.stack(
+            [
+                load_image(odometry_image_path(odom_root, sequence, t, img_ext), height, width)
+                for t in range(start, stop + 1)
+            ]
+        )
+        if device is not None:
+            frames = frames.to(device)
+        with torch.no_grad():
+            T = predict_pose_fn(frames[:-1], frames[1:])
+        preds.append(T.double().cpu().numpy())
+    pred = np.concatenate(preds) if preds else np.zeros((0, 4, 4))
+    result = snippet_ate(pred, gt)
+    if log is not None:
+        log(f"\n   Trajectory error: {result.ate_mean:0.3f}, std: {result.ate_std:0.3f}\n")
+    return result

@@ -1,0 +1,327 @@
+"""The LightningModule: it wires networks, geometry, losses and metrics; it computes nothing itself.
+
+Frame ids select the training mode as in Monodepth2: ``["0", "-1", "1"]`` monocular,
+``["0", "s"]`` stereo, ``["0", "-1", "1", "s"]`` mono+stereo.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from mono.data.augment import prepare_batch
+from mono.data.calib import STEREO_SCALE_FACTOR
+from mono.data.kitti import parse_frame_ids
+from mono.geometry import disp_to_depth, pose_vec_to_mat
+from mono.losses import SUPERVISED_LOSSES
+from mono.metrics import batch_depth_metrics, constant_depth_baseline
+from mono.nets import DepthDecoder, PoseNet, build_depth_net, check_input_size
+from mono.objective import ObjectiveConfig, ObjectiveDetail, view_synthesis_loss
+from mono.types import Batch, DepthOutput, Views
+
+TrainingMode = Literal["self_supervised", "supervised", "hybrid"]
+
+
+class DepthModel(pl.LightningModule):
+    """Joint training of a depth network and a pose network (Monodepth2) or supervised depth.
+
+    Args:
+        height: network input height (multiple of 32; linked to ``data.height``).
+        width: network input width (multiple of 32; linked to ``data.width``).
+        frame_ids: target "0" first, then source offsets and/or "s" (linked to ``data.frame_ids``).
+        depth_net: "resnet" (Monodepth2 U-Net) or "eigen" (Eigen et al. 2014 coarse-to-fine).
+        num_layers: ResNet depth 18/34/50/101/152 for the depth and pose encoders.
+        pretrained: start the encoders from torchvision's ImageNet weights (needs them cached or
+            the internet).
+        pose_model_type: "separate" (own ResNet, default), "shared" (depth encoder features)
+            or "posecnn".
+        scales: decoder scales used in the loss (0 = full resolution).
+        min_depth, max_depth: depth range of the sigmoid disparity (m).
+        ssim_weight, disparity_smoothness, no_ssim, avg_reprojection, disable_automasking,
+            v1_multiscale, predictive_mask: Monodepth2's loss switches (see ObjectiveConfig).
+        training_mode: "self_supervised" (default), "supervised" (ground truth only) or
+            "hybrid" (both, summed).
+        supervised_losses: name -> weight of the supervised terms (names in
+            ``mono.losses.SUPERVISED_LOSSES``), e.g. ``{"silog": 1.0}``.
+        supervised_weight: factor on the supervised sum in hybrid mode.
+        lr: Adam learning rate.
+        scheduler_step_size, scheduler_gamma: StepLR schedule, stepped once per epoch.
+        eval_crop: "garg" (KITTI Eigen crop) or "none" for validation/test metrics.
+        eval_scaling: "median" (per-image median scaling, mono models), "stereo" (fixed x5.4 for
+            the 0.1 m stereo-baseline convention) or "none".
+        eval_max_depth: ground truth beyond this depth is ignored in metrics (KITTI: 80 m).
+    """
+
+    def __init__(
+        self,
+        height: int = 192,
+        width: int = 640,
+        frame_ids: list[str] = ("0", "-1", "1"),  # type: ignore[assignment]
+        depth_net: str = "resnet",
+        num_layers: int = 18,
+        pretrained: bool = True,
+        pose_model_type: str = "separate",
+        scales: list[int] = (0, 1, 2, 3),  # type: ignore[assignment]
+        min_depth: float = 0.1,
+        max_depth: float = 100.0,
+        ssim_weight: float = 0.85,
+        disparity_smoothness: float = 1e-3,
+        no_ssim: bool = False,
+        avg_reprojection: bool = False,
+        disable_automasking: bool = False,
+        v1_multiscale: bool = False,
+        predictive_mask: bool = False,
+        training_mode: TrainingMode = "self_supervised",
+        supervised_losses: dict[str, float] | None = None,
+        supervised_weight: float = 1.0,
+        lr: float = 1e-4,
+        scheduler_step_size: int = 15,
+        scheduler_gamma: float = 0.1,
+        eval_crop: Literal["garg", "none"] = "garg",
+        eval_scaling: Literal["median", "stereo", "none"] = "median",
+        eval_max_depth: float = 80.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        check_input_size(height, width)
+        self.frame_ids = list(parse_frame_ids(frame_ids, name="model.frame_ids"))
+        self.source_ids = self.frame_ids[1:]
+        self.temporal_ids = [f for f in self.source_ids if f != "s"]
+        if training_mode not in ("self_supervised", "supervised", "hybrid"):
+            raise ValueError(
+                f"model.training_mode='{training_mode}': "
+                "choose self_supervised, supervised or hybrid"
+            )
+        self.supervised_losses = dict(supervised_losses or {"silog": 1.0})
+        unknown = sorted(set(self.supervised_losses) - set(SUPERVISED_LOSSES))
+        if unknown:
+            raise ValueError(
+                f"model.supervised_losses: unknown {unknown}; "
+                f"choose from {sorted(SUPERVISED_LOSSES)}"
+            )
+        self.self_supervised = training_mode != "supervised"
+        if self.self_supervised and not self.source_ids:
+            raise ValueError("model.frame_ids needs at least one source frame for self-supervision")
+        self.objective = ObjectiveConfig(
+            min_depth=min_depth,
+            max_depth=max_depth,
+            ssim_weight=ssim_weight,
+            disparity_smoothness=disparity_smoothness,
+            no_ssim=no_ssim,
+            avg_reprojection=avg_reprojection,
+            disable_automasking=disable_automasking,
+            v1_multiscale=v1_multiscale,
+            predictive_mask=predictive_mask,
+        )
+        depth_kwargs = {"num_layers": num_layers, "pretrained": pretrained, "scales": tuple(scales)}
+        if depth_net == "eigen":
+            depth_kwargs = {"height": height, "width": width}
+        self.depth = build_depth_net(depth_net, **depth_kwargs)
+        needs_pose = self.self_supervised and bool(self.temporal_ids)
+        if needs_pose and pose_model_type == "shared" and depth_net != "resnet":
+            raise ValueError("model.pose_model_type='shared' needs model.depth_net='resnet'")
+        self.pose = (
+            PoseNet(kind=pose_model_type, num_layers=num_layers, pretrained=pretrained)
+            if needs_pose
+            else None
+        )
+        self.mask_decoder = (
+            DepthDecoder(
+                self.depth.encoder.num_ch_enc,
+                scales=tuple(scales),
+                num_output_channels=len(self.source_ids),
+            )
+            if predictive_mask and self.self_supervised
+            else None
+        )
+
+    # ----------------------------------------------------------------------------- wiring
+    def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
+        if isinstance(batch, Batch):
+            return prepare_batch(batch, self.hparams.height, self.hparams.width)
+        return batch
+
+    def forward(self, image: Tensor) -> DepthOutput:
+        """Disparities for a (B, 3, H, W) image batch in [0, 1]."""
+        return self.depth(image)
+
+    def predict_depth(self, image: Tensor) -> Tensor:
+        """(B, 1, H, W) depth at full input resolution (up to scale for mono models)."""
+        _, depth = disp_to_depth(
+            self.depth(image).disps[0], self.hparams.min_depth, self.hparams.max_depth
+        )
+        return depth
+
+    def _encode(self, views: Views):
+        """Depth output for the target and, for the 'shared' pose net, features of all frames."""
+        if self.pose is not None and self.hparams.pose_model_type == "shared":
+            b, f = views.color_aug.shape[:2]
+            feats = self.depth.encoder(views.color_aug.flatten(0, 1))
+            per_frame = [x.unflatten(0, (b, f)) for x in feats]
+            disps = self.depth.decoder([x[:, 0] for x in per_frame])
+            return DepthOutput(disps=disps), per_frame, [x[:, 0] for x in per_frame]
+        if self.mask_decoder is not None:
+            feats = self.depth.encoder(views.color_aug[:, 0])
+            return DepthOutput(disps=self.depth.decoder(feats)), None, feats
+        return self.depth(views.color_aug[:, 0]), None, None
+
+    def predict_poses(self, views: Views, per_frame_feats=None) -> Tensor:
+        """(B, S, 4, 4) T_src_tgt for every source frame; pairs are fed in temporal order.
+
+        All temporal pairs of the batch go through the pose network in one call. With the
+        'shared' pose network, ``per_frame_feats`` are the depth encoder's features of every
+        frame (each (B, F, C, h, w)); only the deepest level is used.
+        """
+        b = views.color.shape[0]
+        T = {}
+        if self.temporal_ids:
+            pairs = []
+            for f in self.temporal_ids:
+                i = self.frame_ids.index(f)
+                pairs.append((i, 0) if int(f) < 0 else (0, i))
+            first = torch.cat([views.color_aug[:, a] for a, _ in pairs])
+            second = torch.cat([views.color_aug[:, c] for _, c in pairs])
+            feats_a = feats_b = None
+            if per_frame_feats is not None:
+                deepest = per_frame_feats[-1]
+                feats_a = torch.cat([deepest[:, a] for a, _ in pairs])
+                feats_b = torch.cat([deepest[:, c] for _, c in pairs])
+            axisangle, translation = self.pose(first, second, feats_a, feats_b)
+            for j, f in enumerate(self.temporal_ids):
+                sl = slice(j * b, (j + 1) * b)
+                T[f] = pose_vec_to_mat(axisangle[sl], translation[sl], invert=int(f) < 0)
+        if "s" in self.source_ids:
+            T["s"] = views.T_stereo
+        return torch.stack([T[f] for f in self.source_ids], dim=1)
+
+    def compute_loss(self, views: Views, keep: bool = False):
+        """All loss terms for a prepared batch; ``keep`` also returns the objective's detail."""
+        depth_out, per_frame_feats, target_feats = self._encode(views)
+        terms: dict[str, Tensor] = {}
+        detail: ObjectiveDetail | None = None
+        total = views.color.new_zeros(())
+        if self.self_supervised:
+            T = self.predict_poses(views, per_frame_feats) if self.source_ids else None
+            masks = None
+            if self.mask_decoder is not None:
+                masks = self.mask_decoder(target_feats)
+            ss_terms, detail = view_synthesis_loss(
+                self.objective,
+                views.color,
+                depth_out.disps,
+                T,
+                views.K,
+                self.source_ids,
+                masks=masks,
+                keep=keep,
+            )
+            total = total + ss_terms.pop("loss")
+            terms.update(ss_terms)
+        if self.hparams.training_mode != "self_supervised":
+            sup = self.supervised_loss(depth_out, views)
+            weight = self.hparams.supervised_weight if self.self_supervised else 1.0
+            total = total + weight * sup.pop("supervised")
+            terms.update(sup)
+        terms["loss"] = total
+        return terms, depth_out, detail
+
+    def supervised_loss(self, depth_out: DepthOutput, views: Views) -> dict[str, Tensor]:
+        """Weighted supervised terms on full-resolution depth against the batch's ground truth."""
+        if views.depth_gt is None:
+            raise ValueError(
+                "model.training_mode needs ground truth but the batch has none: set data.depth "
+                "to 'lidar', 'dense' or 'auto' with ground truth on disk"
+            )
+        _, depth = disp_to_depth(depth_out.disps[0], self.hparams.min_depth, self.hparams.max_depth)
+        gt = views.depth_gt
+        pred = torch.nn.functional.interpolate(
+            depth, size=gt.shape[-2:], mode="bilinear", align_corners=False
+        )
+        valid = (gt > self.hparams.min_depth) & (gt < self.hparams.max_depth)
+        out = {}
+        total = depth.new_zeros(())
+        for name, weight in self.supervised_losses.items():
+            value = SUPERVISED_LOSSES[name](pred, gt, valid)
+            out[f"sup_{name}"] = value
+            total = total + weight * value
+        out["supervised"] = total
+        return out
+
+    # ----------------------------------------------------------------------------- steps
+    def training_step(self, views: Views, batch_idx: int) -> Tensor:
+        terms, _, _ = self.compute_loss(views)
+        bs = views.color.shape[0]
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=bs)
+        self.log("loss", terms["loss"].detach(), prog_bar=True, logger=False, batch_size=bs)
+        return terms["loss"]
+
+    def _depth_metrics(self, views: Views, stage: str) -> None:
+        if views.depth_gt is None:
+            return
+        depth = self.predict_depth(views.color[:, 0])
+        if self.hparams.eval_scaling == "stereo":
+            depth = depth * STEREO_SCALE_FACTOR
+        kwargs = dict(
+            crop=self.hparams.eval_crop,
+            median_scaling=self.hparams.eval_scaling == "median",
+            max_depth=self.hparams.eval_max_depth,
+        )
+        model = batch_depth_metrics(depth, views.depth_gt, views.sizes, **kwargs)
+        base = constant_depth_baseline(views.depth_gt, views.sizes, **kwargs)
+        for name, values in model.items():
+            values = values[~torch.isnan(values)]
+            if values.numel():
+                self.log(
+                    f"{stage}/{name}",
+                    values.mean(),
+                    batch_size=values.numel(),
+                    prog_bar=name == "abs_rel",
+                    sync_dist=True,
+                )
+        for name in ("abs_rel", "rmse", "a1"):
+            values = base[name][~torch.isnan(base[name])]
+            if values.numel():
+                self.log(
+                    f"{stage}/baseline_{name}",
+                    values.mean(),
+                    batch_size=values.numel(),
+                    sync_dist=True,
+                )
+
+    def validation_step(self, views: Views, batch_idx: int) -> None:
+        self._depth_metrics(views, "val")
+
+    def test_step(self, views: Views, batch_idx: int) -> None:
+        self._depth_metrics(views, "test")
+
+    def on_test_epoch_end(self) -> None:
+        metrics = self.trainer.callback_metrics
+        if "test/abs_rel" not in metrics or self.global_rank != 0:
+            return
+        rows = [("model", "test/"), ("constant depth (median-scaled)", "test/baseline_")]
+        lines = [f"{'':32s} {'abs_rel':>8s} {'rmse':>8s} {'a1':>8s}"]
+        for label, prefix in rows:
+            vals = [float(metrics.get(prefix + k, math.nan)) for k in ("abs_rel", "rmse", "a1")]
+            lines.append(f"{label:32s} " + " ".join(f"{v:8.4f}" for v in vals))
+        model_abs, base_abs = (
+            float(metrics["test/abs_rel"]),
+            float(metrics["test/baseline_abs_rel"]),
+        )
+        lines.append(f"abs_rel {100 * (1 - model_abs / base_abs):.1f}% lower than the baseline")
+        print("\n" + "\n".join(lines), flush=True)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        scheduler = torch.optim.lr_scheduler.StepLR(
+            optimizer,
+            step_size=self.hparams.scheduler_step_size,
+            gamma=self.hparams.scheduler_gamma,
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

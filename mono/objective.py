@@ -1,0 +1,235 @@
+"""Monodepth2's view-synthesis objective, as one function over typed inputs.
+
+Godard et al., "Digging into Self-Supervised Monocular Depth Prediction" (ICCV 2019):
+per-pixel minimum reprojection over source frames, auto-masking of pixels that an unwarped
+source already explains, full-resolution multi-scale (every scale's disparity upsampled to
+the input size before warping) and edge-aware smoothness weighted 1e-3 / 2**s.
+
+Everything here is torch + kornia (through :mod:`mono.geometry` and :mod:`mono.losses`); the
+LightningModule only calls :func:`view_synthesis_loss`. With ``keep=True`` every intermediate
+the loss used is returned, which is what :mod:`mono.inspect` shows in the notebooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mono.geometry import disp_to_depth, warp
+from mono.losses import (
+    MinReprojection,
+    add_tiebreak_noise,
+    min_reprojection,
+    photometric_error,
+    predictive_mask_loss,
+    smoothness,
+)
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Switches of the self-supervised loss; names follow Monodepth2's options.
+
+    Attributes:
+        min_depth: depth at disparity 1 (m).
+        max_depth: depth at disparity 0 (m).
+        ssim_weight: weight of SSIM against L1 in the photometric error (0.85).
+        disparity_smoothness: smoothness weight at scale 0; scale s uses it / 2**s.
+        no_ssim: plain L1 photometric error.
+        avg_reprojection: average over sources instead of the per-pixel minimum.
+        disable_automasking: no identity-reprojection auto-mask.
+        v1_multiscale: Monodepth v1 multi-scale: compare at each scale's own resolution.
+        predictive_mask: weight the reprojection by a predicted mask (Zhou et al. 2017) instead
+            of auto-masking.
+    """
+
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+    ssim_weight: float = 0.85
+    disparity_smoothness: float = 1e-3
+    no_ssim: bool = False
+    avg_reprojection: bool = False
+    disable_automasking: bool = False
+    v1_multiscale: bool = False
+    predictive_mask: bool = False
+
+
+@dataclass
+class ScaleDetail:
+    """What the loss saw at one decoder scale.
+
+    Attributes:
+        disp: (B, 1, h_s, w_s) sigmoid disparity as predicted at this scale.
+        depth: (B, 1, H, W) depth used for warping (upsampled unless v1 multi-scale).
+        warped: (B, S, 3, H, W) every source frame warped into the target view.
+        reprojection: (B, S, H, W) photometric error of each warped source.
+        result: minimum / auto-mask of this scale.
+        smoothness: scalar edge-aware smoothness of this scale (unweighted).
+        smoothness_weights: (B, 1, h_s, w_s) the edge-aware weights exp(-|grad I|) (x direction).
+    """
+
+    disp: Tensor
+    depth: Tensor
+    warped: Tensor
+    reprojection: Tensor
+    result: MinReprojection
+    smoothness: Tensor
+    smoothness_weights: Tensor
+
+
+@dataclass
+class ObjectiveDetail:
+    """All intermediates of one evaluation of the objective (for inspection).
+
+    Attributes:
+        target: (B, 3, H, W) target image.
+        sources: (B, S, 3, H, W) source images, in ``source_ids`` order.
+        source_ids: the frame ids of the sources (e.g. ``["-1", "1"]``).
+        identity: (B, S, H, W) photometric error of the unwarped sources (with tie-break noise),
+            or None when auto-masking is off.
+        T_src_tgt: (B, S, 4, 4) poses used for warping.
+        scales: per-scale details, finest first.
+    """
+
+    target: Tensor
+    sources: Tensor
+    source_ids: list[str]
+    identity: Tensor | None
+    T_src_tgt: Tensor
+    scales: list[ScaleDetail] = field(default_factory=list)
+
+    @property
+    def automask(self) -> Tensor:
+        """(B, 1, H, W) bool, True where the loss used the pixel (scale 0)."""
+        return self.scales[0].result.automask
+
+    @property
+    def winner(self) -> Tensor:
+        """(B, 1, H, W) index of the winning term at scale 0 (identity terms first)."""
+        return self.scales[0].result.winner
+
+
+def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def _downscale_intrinsics(K: Tensor, factor: int) -> Tensor:
+    K = K.clone()
+    K[:, :2] = K[:, :2] / factor
+    return K
+
+
+def _photometric_stack(pred: Tensor, target: Tensor, cfg: ObjectiveConfig) -> Tensor:
+    """(B, S, C, H, W) vs (B, C, H, W) -> (B, S, H, W) photometric error per source."""
+    b, s = pred.shape[:2]
+    target = target.unsqueeze(1).expand_as(pred).reshape(b * s, *pred.shape[2:])
+    err = photometric_error(
+        pred.reshape(b * s, *pred.shape[2:]),
+        target,
+        ssim_weight=cfg.ssim_weight,
+        use_ssim=not cfg.no_ssim,
+    )
+    return err.reshape(b, s, *err.shape[-2:])
+
+
+def view_synthesis_loss(
+    cfg: ObjectiveConfig,
+    color: Tensor,
+    disps: list[Tensor],
+    T_src_tgt: Tensor,
+    K: Tensor,
+    source_ids: list[str],
+    masks: list[Tensor] | None = None,
+    keep: bool = False,
+    generator: torch.Generator | None = None,
+) -> tuple[dict[str, Tensor], ObjectiveDetail | None]:
+    """Monodepth2's self-supervised loss for one batch.
+
+    Args:
+        cfg: loss switches.
+        color: (B, F, 3, H, W) un-jittered images in [0, 1]; frame 0 is the target and frames
+            1.. are the sources named by ``source_ids``.
+        disps: sigmoid disparities finest first, ``disps[s]`` (B, 1, H / 2**s, W / 2**s).
+        T_src_tgt: (B, S, 4, 4) target-to-source transforms, one per source.
+        K: (B, 3, 3) pixel intrinsics at (H, W).
+        source_ids: frame ids of the sources, for the returned detail.
+        masks: with ``cfg.predictive_mask``, per-scale (B, S, h_s, w_s) masks in [0, 1].
+        keep: also return every intermediate (costs memory; for inspection only).
+        generator: random generator for the auto-mask tie-break noise.
+
+    Returns:
+        (terms, detail): ``terms`` has "loss" (the total to minimise), "reprojection" and
+        "smoothness" (averaged over scales); ``detail`` is None unless ``keep``.
+    """
+    b, f, _, h, w = color.shape
+    target, sources = color[:, 0], color[:, 1:]
+    n_src = f - 1
+    if T_src_tgt.shape[:2] != (b, n_src):
+        raise ValueError(
+            f"T_src_tgt has shape {tuple(T_src_tgt.shape)}, expected ({b}, {n_src}, 4, 4)"
+        )
+    K_inv = torch.linalg.inv(K)
+    flat_T = T_src_tgt.reshape(b * n_src, 4, 4)
+
+    def identity_at(tgt: Tensor, src: Tensor) -> Tensor | None:
+        if cfg.disable_automasking or cfg.predictive_mask:
+            return None
+        return add_tiebreak_noise(_photometric_stack(src, tgt, cfg), generator=generator)
+
+    # Full-resolution multi-scale compares everything at (H, W), so the identity losses, and
+    # with them the tie-break noise and the auto-mask's reference, are the same at every scale.
+    identity = identity_at(target, sources)
+    detail = (
+        ObjectiveDetail(target, sources, list(source_ids), identity, T_src_tgt) if keep else None
+    )
+    reproj_terms, smooth_terms = [], []
+    for s, disp in enumerate(disps):
+        if cfg.v1_multiscale and s > 0:
+            size = tuple(disp.shape[-2:])
+            tgt_s = _resize(target, size)
+            src_s = _resize(sources.flatten(0, 1), size).unflatten(0, (b, n_src))
+            K_s = _downscale_intrinsics(K, 2**s)
+            K_inv_s = torch.linalg.inv(K_s)
+            ident_s = identity_at(tgt_s, src_s)
+            disp_full = disp
+        else:
+            tgt_s, src_s, K_s, K_inv_s, ident_s = target, sources, K, K_inv, identity
+            disp_full = _resize(disp, (h, w))
+        _, depth = disp_to_depth(disp_full, cfg.min_depth, cfg.max_depth)
+        hs, ws = depth.shape[-2:]
+        warped = warp(
+            src_s.reshape(b * n_src, 3, hs, ws),
+            depth.repeat_interleave(n_src, dim=0),
+            flat_T,
+            K_s.repeat_interleave(n_src, dim=0),
+            K_inv_s.repeat_interleave(n_src, dim=0),
+        ).reshape(b, n_src, 3, hs, ws)
+        reprojection = _photometric_stack(warped, tgt_s, cfg)
+        if masks is not None:
+            reprojection = reprojection * _resize(masks[s], (hs, ws))
+        result = min_reprojection(reprojection, ident_s, average=cfg.avg_reprojection)
+        reproj_terms.append(result.loss.mean())
+
+        color_s = _resize(target, tuple(disp.shape[-2:]))
+        smooth = smoothness(disp, color_s)
+        smooth_terms.append(smooth * cfg.disparity_smoothness / 2**s)
+        if masks is not None:
+            reproj_terms[-1] = reproj_terms[-1] + predictive_mask_loss(masks[s])
+        if detail is not None:
+            grad_img = (color_s[..., :, 1:] - color_s[..., :, :-1]).abs().mean(1, keepdim=True)
+            detail.scales.append(
+                ScaleDetail(disp, depth, warped, reprojection, result, smooth, torch.exp(-grad_img))
+            )
+    reprojection_loss = torch.stack(reproj_terms).mean()
+    smoothness_loss = torch.stack(smooth_terms).mean()
+    terms = {
+        "loss": reprojection_loss + smoothness_loss,
+        "reprojection": reprojection_loss,
+        "smoothness": smoothness_loss,
+    }
+    return terms, detail

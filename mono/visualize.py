@@ -1,0 +1,56 @@
+"""Pictures of disparities and masks as tensors (used by logging, predict and the notebooks)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+
+@lru_cache(maxsize=8)
+def _lut(name: str) -> Tensor:
+    import matplotlib
+
+    cmap = matplotlib.colormaps[name]
+    return torch.tensor(cmap(torch.linspace(0, 1, 256).numpy())[:, :3], dtype=torch.float32)
+
+
+def colorize(
+    values: Tensor, cmap: str = "magma", vmin: float | None = 0.0, percentile: float | None = 95.0
+) -> Tensor:
+    """Colour-map a (B, 1, H, W) map per image to (B, 3, H, W) in [0, 1].
+
+    The upper limit is the given percentile of each image (Monodepth2 shows disparities with
+    vmax at the 95th percentile); ``vmin=None`` uses each image's minimum.
+    """
+    x = values.detach().float().flatten(1)
+    hi = torch.quantile(x, percentile / 100.0, dim=1) if percentile else x.max(1).values
+    lo = x.min(1).values if vmin is None else torch.full_like(hi, vmin)
+    norm = ((x - lo[:, None]) / (hi - lo).clamp_min(1e-8)[:, None]).clamp(0, 1)
+    idx = (norm * 255).round().long()
+    rgb = _lut(cmap).to(values.device)[idx]  # (B, HW, 3)
+    b, _, h, w = values.shape
+    return rgb.permute(0, 2, 1).reshape(b, 3, h, w)
+
+
+def label_picture(labels: Tensor, num_labels: int, cmap: str = "tab10") -> Tensor:
+    """(B, 1, H, W) integer labels -> (B, 3, H, W) categorical colours."""
+    lut = _lut(cmap).to(labels.device)
+    idx = (labels.long().clamp(0, num_labels - 1) * 255 // max(num_labels - 1, 1)).squeeze(1)
+    return lut[idx].permute(0, 3, 1, 2)
+
+
+def panels_from_detail(detail) -> dict[str, Tensor]:
+    """The standard panels of an :class:`mono.objective.ObjectiveDetail`, each (N, 3, H, W)."""
+    s0 = detail.scales[0]
+    n_terms = s0.reprojection.shape[1] + (
+        0 if detail.identity is None else detail.identity.shape[1]
+    )
+    return {
+        "target": detail.target.clamp(0, 1),
+        "disparity": colorize(s0.disp),
+        "automask": s0.result.automask.float().expand(-1, 3, -1, -1),
+        "winner": label_picture(s0.result.winner, n_terms),
+        "warped_source": s0.warped[:, 0].clamp(0, 1),
+    }
