@@ -1,0 +1,423 @@
+"""KITTI raw reader: decodes the frames of one split entry; resizing and colour jitter come later.
+
+Layout (the KITTI raw archives unpacked under ``root``)::
+
+    root/<date>/calib_cam_to_cam.txt, calib_velo_to_cam.txt
+    root/<date>/<date>_drive_NNNN_sync/image_02|image_03/data/%010d.png|jpg
+    root/<date>/<date>_drive_NNNN_sync/velodyne_points/data/%010d.bin
+    root/<date>/<date>_drive_NNNN_sync/proj_depth/groundtruth/image_02|image_03/%010d.png
+
+Workers only decode files, flip and draw augmentation parameters; everything per-pixel that is
+not a flip runs batched on the training device (:func:`mono.data.augment.prepare_batch`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from mono.data import calib
+from mono.data.sampler import derive_seed
+from mono.data.splits import SplitEntry
+from mono.types import Batch
+
+IMG_EXTS = ("auto", "png", "jpg")
+INTRINSICS = ("monodepth2", "calib")
+DEPTH_MODES = ("none", "lidar", "dense", "auto")
+OTHER_SIDE = {"l": "r", "r": "l"}
+IDENTITY_JITTER = np.array([1.0, 1.0, 1.0, 0.0], dtype=np.float32)
+# Monodepth2's colour augmentation: ColorJitter(0.2, 0.2, 0.2, 0.1) applied half of the time.
+JITTER_LOW = np.array([0.8, 0.8, 0.8, -0.1], dtype=np.float32)
+JITTER_HIGH = np.array([1.2, 1.2, 1.2, 0.1], dtype=np.float32)
+
+
+def parse_frame_ids(frame_ids, name: str = "frame_ids") -> tuple[str, ...]:
+    """Validate frame ids: ``"0"`` first, then distinct integer offsets and/or ``"s"``.
+
+    ``name`` is the option named in errors (e.g. ``data.frame_ids``).
+    """
+    ids = tuple(str(f) for f in frame_ids)
+    if not ids or ids[0] != "0":
+        raise ValueError(f"{name}={list(ids)}: the target frame '0' must come first")
+    for f in ids:
+        if f != "s":
+            try:
+                int(f)
+            except ValueError:
+                raise ValueError(f"{name}: '{f}' is neither an integer offset nor 's'") from None
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{name}={list(ids)} has duplicates")
+    return ids
+
+
+def check_options(img_ext: str, intrinsics: str, depth: str, stereo_baseline, prefix: str = ""):
+    """Raise a ValueError naming the first invalid reader option (``prefix`` + its name)."""
+    for name, value, choices in (
+        ("img_ext", img_ext, IMG_EXTS),
+        ("intrinsics", intrinsics, INTRINSICS),
+        ("depth", depth, DEPTH_MODES),
+    ):
+        if value not in choices:
+            raise ValueError(f"{prefix}{name}='{value}': choose one of {list(choices)}")
+    positive = isinstance(stereo_baseline, (int, float)) and stereo_baseline > 0
+    if stereo_baseline != "calib" and not positive:
+        raise ValueError(
+            f"{prefix}stereo_baseline={stereo_baseline!r}: a positive number (m) or 'calib'"
+        )
+
+
+# Files are located as (directory, name) strings: pathlib costs ~10 us per join, which adds up to
+# seconds when check_files() resolves every frame of a 40k-line split.
+def image_dir(root: str, folder: str, side: str) -> str:
+    return f"{root}/{folder}/image_0{calib.CAMERA_OF_SIDE[side]}/data"
+
+
+def velodyne_location(root: str, folder: str, frame: int) -> tuple[str, str]:
+    return f"{root}/{folder}/velodyne_points/data", f"{frame:010d}.bin"
+
+
+def dense_depth_location(root: str, folder: str, side: str, frame: int) -> tuple[str, str]:
+    camera = calib.CAMERA_OF_SIDE[side]
+    return f"{root}/{folder}/proj_depth/groundtruth/image_0{camera}", f"{frame:010d}.png"
+
+
+def load_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB."""
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def load_dense_depth(path: Path) -> np.ndarray:
+    """(H, W) float32 metres from a KITTI depth-benchmark PNG (uint16 / 256, 0 = invalid)."""
+    with Image.open(path) as img:
+        return np.asarray(img, dtype=np.float32) / 256.0
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """One torch thread per DataLoader worker: workers run in parallel already."""
+    torch.set_num_threads(1)
+
+
+class _Listings:
+    """Directory listings cached per folder: one ``os.listdir`` instead of a stat per file."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, set[str]] = {}
+
+    def names(self, directory: str) -> set[str]:
+        if directory not in self._names:
+            try:
+                self._names[directory] = set(os.listdir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                self._names[directory] = set()
+        return self._names[directory]
+
+    def exists(self, location: tuple[str, str]) -> bool:
+        return location[1] in self.names(location[0])
+
+
+class KittiRawDataset(Dataset):
+    """Samples of a KITTI raw split at native resolution.
+
+    Args:
+        root: dataset root (see the module docstring for the layout).
+        entries: split entries (:func:`mono.data.splits.read_split`).
+        frame_ids: ``"0"`` first, then integer offsets within the drive and/or ``"s"`` (the
+            other camera of the stereo pair at the same time).
+        train: draw a horizontal flip (p = 0.5) and colour-jitter factors (p = 0.5) per sample.
+        img_ext: ``"png"``, ``"jpg"`` or ``"auto"`` (per image folder: png if it has any).
+        intrinsics: ``"monodepth2"`` (the fixed average K of Monodepth2) or ``"calib"``
+            (``P_rect`` of the date's calibration).
+        stereo_baseline: metres between the cameras, or ``"calib"`` for the calibrated one
+            (~0.54 m); Monodepth2 trains with 0.1 (see ``calib.STEREO_SCALE_FACTOR``).
+        depth: ground truth: ``"none"``, ``"lidar"`` (projected Velodyne), ``"dense"`` (depth
+            benchmark PNGs) or ``"auto"`` (dense if every entry has it, else lidar if every entry
+            has a scan, else none; decided once per dataset).
+        seed: base seed of the augmentation; a sample's draw depends on (seed, epoch, index).
+        split_file: the split file the entries come from, named in error messages.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        entries: list[SplitEntry],
+        frame_ids=("0", "-1", "1"),
+        train: bool = False,
+        img_ext: str = "auto",
+        intrinsics: str = "monodepth2",
+        stereo_baseline: float | str = calib.MONODEPTH2_BASELINE,
+        depth: str = "none",
+        seed: int = 0,
+        split_file: str | Path | None = None,
+    ) -> None:
+        check_options(img_ext, intrinsics, depth, stereo_baseline)
+        self.root = Path(root)
+        self.entries = list(entries)
+        self.frame_ids = parse_frame_ids(frame_ids)
+        self.train = train
+        self.img_ext = img_ext
+        self.intrinsics = intrinsics
+        self.stereo_baseline = stereo_baseline
+        self.depth = depth
+        self.seed = seed
+        self.split_file = split_file
+        self.epoch = 0
+        self._depth_source = None if depth == "auto" else depth
+        self._root = str(self.root)
+        self._ext: dict[str, str] = {}
+        self._calib_cache: dict[tuple, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch used for plain integer indices (a sampler may pass ``(epoch, index)`` instead)."""
+        self.epoch = epoch
+
+    # ------------------------------------------------------------------ file resolution
+    def date_dir(self, entry: SplitEntry) -> str:
+        return f"{self._root}/{os.path.dirname(entry.folder)}"
+
+    def frame_source(self, entry: SplitEntry, frame_id: str) -> tuple[str, int]:
+        """(side, frame) whose image serves ``frame_id`` of ``entry``."""
+        if frame_id == "s":
+            return OTHER_SIDE[entry.side], entry.frame
+        return entry.side, entry.frame + int(frame_id)
+
+    def _image_ext(self, directory: str, listings: _Listings | None) -> str:
+        if self.img_ext != "auto":
+            return self.img_ext
+        if directory not in self._ext:
+            if listings is None:  # e.g. a worker of a dataset never checked
+                listings = _Listings()
+            names = listings.names(directory)
+            has_png = any(n.endswith(".png") for n in names)
+            self._ext[directory] = "png" if has_png or not names else "jpg"
+        return self._ext[directory]
+
+    def _image_location(self, entry: SplitEntry, frame_id: str, listings=None) -> tuple[str, str]:
+        side, frame = self.frame_source(entry, frame_id)
+        directory = image_dir(self._root, entry.folder, side)
+        return directory, f"{frame:010d}.{self._image_ext(directory, listings)}"
+
+    def image_file(self, entry: SplitEntry, frame_id: str) -> Path:
+        """Path of the image that serves ``frame_id`` of ``entry``."""
+        return Path(*self._image_location(entry, frame_id))
+
+    def _depth_location(self, entry: SplitEntry, source: str) -> tuple[str, str]:
+        if source == "lidar":
+            return velodyne_location(self._root, entry.folder, entry.frame)
+        return dense_depth_location(self._root, entry.folder, entry.side, entry.frame)
+
+    def _where(self, index: int) -> str:
+        entry = self.entries[index]
+        place = f"{self.split_file or 'split'}:{entry.line}" if entry.line else f"entry {index}"
+        return f"{place} ('{entry.folder} {entry.frame} {entry.side}')"
+
+    def _calib_files(self, depth_source: str) -> tuple[str, ...]:
+        """Calibration files each date folder must hold."""
+        lidar = depth_source == "lidar"
+        cam = lidar or self.intrinsics == "calib" or self.stereo_baseline == "calib"
+        return (calib.CAM_TO_CAM,) * cam + (calib.VELO_TO_CAM,) * lidar
+
+    def _resolve_depth_source(self, listings: _Listings) -> str:
+        def complete(source: str) -> bool:
+            if not all(listings.exists(self._depth_location(e, source)) for e in self.entries):
+                return False
+            dates = {self.date_dir(e) for e in self.entries}
+            files = self._calib_files(source)
+            return all(os.path.isfile(f"{d}/{name}") for d in dates for name in files)
+
+        return next((source for source in ("dense", "lidar") if complete(source)), "none")
+
+    @property
+    def depth_source(self) -> str:
+        """The ground truth actually loaded: ``"none"``, ``"lidar"`` or ``"dense"``."""
+        if self._depth_source is None:
+            self._depth_source = self._resolve_depth_source(_Listings())
+        return self._depth_source
+
+    def check_files(self) -> None:
+        """Verify that every file the split needs exists, before any training starts.
+
+        Checks the images of all frame ids of every entry, the calibration files when K, the
+        baseline or LiDAR ground truth come from them, and the ground-truth files; decides
+        ``depth="auto"``. Folder listings are cached, so 40k entries take a fraction of a second.
+
+        Raises:
+            FileNotFoundError: names the first missing file, the split-file line that needs it
+                and how many further files are missing.
+            ValueError: the split is empty.
+            mono.data.calib.CalibrationError: a needed calibration file is malformed.
+        """
+        if not self.entries:
+            raise ValueError(f"split {self.split_file or ''} has no entries")
+        listings = _Listings()
+        if self._depth_source is None:
+            self._depth_source = self._resolve_depth_source(listings)
+        source = self._depth_source
+        first: tuple[str, str, int] | None = None  # (path, what, entry index)
+        count = 0
+        cameras: set[tuple[str, int]] = set()
+        either = " (or .jpg)" if self.img_ext == "auto" else ""
+        for i, entry in enumerate(self.entries):
+            needed = [
+                (self._image_location(entry, f, listings), f"frame '{f}'{either}")
+                for f in self.frame_ids
+            ]
+            if source != "none":
+                needed.append((self._depth_location(entry, source), f"{source} ground truth"))
+            camera_key = (self.date_dir(entry), calib.CAMERA_OF_SIDE[entry.side])
+            if camera_key not in cameras:
+                cameras.add(camera_key)
+                date = camera_key[0]
+                needed += [((date, name), "calibration") for name in self._calib_files(source)]
+            for location, what in needed:
+                if not listings.exists(location):
+                    count += 1
+                    first = first or ("/".join(location), what, i)
+        if first is not None:
+            path, what, i = first
+            raise FileNotFoundError(
+                f"{os.path.normpath(path)} is missing: {what} needed by {self._where(i)} under "
+                f"root {self.root}; {count - 1} further files are missing"
+            )
+        for date, camera in sorted(cameras):  # parse now: a malformed file fails before training
+            self._calibration(date, camera)
+            if source == "lidar":
+                self._lidar_calibration(date, camera)
+
+    # ------------------------------------------------------------------ per-sample values
+    def _calibration(self, date: str, camera: int) -> tuple[np.ndarray, float]:
+        """(normalised K, baseline) of a camera, cached per date."""
+        key = (date, camera)
+        if key not in self._calib_cache:
+            if self.intrinsics == "calib":
+                K = calib.normalised_intrinsics(date, camera)
+            else:
+                K = calib.MONODEPTH2_K.copy()
+            if self.stereo_baseline == "calib":
+                baseline = calib.stereo_baseline(date)
+            else:
+                baseline = float(self.stereo_baseline)
+            self._calib_cache[key] = (K, baseline)
+        return self._calib_cache[key]
+
+    def _lidar_calibration(self, date: str, camera: int):
+        """(P_rect, image size, Velodyne -> rectified camera 0) of a camera, cached per date."""
+        key = ("lidar", date, camera)
+        if key not in self._calib_cache:
+            P, size = calib.projection_matrix(date, camera)
+            self._calib_cache[key] = (P, size, calib.velo_to_cam_rect(date))
+        return self._calib_cache[key]
+
+    def draw_augmentation(self, index: int, epoch: int) -> tuple[bool, np.ndarray]:
+        """(flip, jitter factors (4,)) of one sample: a pure function of (seed, epoch, index).
+
+        A private generator (not the global RNG) makes the draw independent of worker count,
+        order and of any other randomness, so a resumed run repeats exactly. Validation and
+        test samples get (False, identity).
+        """
+        if not self.train:
+            return False, IDENTITY_JITTER.copy()
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, epoch, index))
+        u = torch.rand(6, generator=generator, dtype=torch.float64).numpy()
+        flip = bool(u[0] < 0.5)
+        if u[1] >= 0.5:
+            return flip, IDENTITY_JITTER.copy()
+        jitter = JITTER_LOW + (JITTER_HIGH - JITTER_LOW) * u[2:]
+        return flip, jitter.astype(np.float32)
+
+    def _load_depth(self, entry: SplitEntry) -> np.ndarray | None:
+        source = self.depth_source
+        if source == "none":
+            return None
+        path = "/".join(self._depth_location(entry, source))
+        if source == "dense":
+            return load_dense_depth(path)
+        camera = calib.CAMERA_OF_SIDE[entry.side]
+        P, size, velo_to_rect = self._lidar_calibration(self.date_dir(entry), camera)
+        return calib.project_velodyne(calib.load_velodyne(path), velo_to_rect, P, size)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """One sample; ``key`` is an index or ``(epoch, index)``.
+
+        Returns:
+            dict with ``images`` (F, 3, H, W) uint8, ``K`` (3, 3) float32 normalised,
+            ``T_stereo`` (4, 4) float32, ``flip`` bool, ``jitter`` (4,) float32, ``index`` int and,
+            when ground truth is loaded, ``depth_gt`` (1, H, W) float32 metres (0 = invalid).
+        """
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        entry = self.entries[index]
+        flip, jitter = self.draw_augmentation(index, epoch)
+        paths = [self.image_file(entry, f) for f in self.frame_ids]
+        frames = [load_image(p) for p in paths]
+        if len({f.shape for f in frames}) > 1:
+            sizes = {str(p): f.shape[:2] for p, f in zip(paths, frames, strict=True)}
+            raise ValueError(f"frames of {self._where(index)} differ in size: {sizes}")
+        images = np.stack(frames).transpose(0, 3, 1, 2)  # (F, 3, H, W)
+        depth = self._load_depth(entry)
+        K, baseline = self._calibration(self.date_dir(entry), calib.CAMERA_OF_SIDE[entry.side])
+        K = K.copy()
+        if flip:
+            images = images[..., ::-1]
+            depth = None if depth is None else depth[:, ::-1]
+            # Mirror of the principal point in continuous image coordinates (x -> w - x), the
+            # convention in which normalised K scales with the resolution. With pixel centres
+            # at integers the exact mirror is w - 1 - x: this is 1 pixel off, at any size.
+            K[0, 2] = 1.0 - K[0, 2]
+        side_sign = -1.0 if entry.side == "l" else 1.0
+        flip_sign = -1.0 if flip else 1.0
+        T_stereo = np.eye(4, dtype=np.float32)
+        T_stereo[0, 3] = side_sign * flip_sign * baseline
+        sample = {
+            "images": torch.from_numpy(np.ascontiguousarray(images)),
+            "K": torch.from_numpy(K),
+            "T_stereo": torch.from_numpy(T_stereo),
+            "flip": flip,
+            "jitter": torch.from_numpy(jitter),
+            "index": index,
+        }
+        if depth is not None:
+            sample["depth_gt"] = torch.from_numpy(np.ascontiguousarray(depth))[None]
+        return sample
+
+
+def _pad_stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Stack (..., H, W) tensors, zero-padding each at the bottom/right to the largest size."""
+    h = max(t.shape[-2] for t in tensors)
+    w = max(t.shape[-1] for t in tensors)
+    out = tensors[0].new_zeros((len(tensors), *tensors[0].shape[:-2], h, w))
+    for i, t in enumerate(tensors):
+        out[i, ..., : t.shape[-2], : t.shape[-1]] = t
+    return out
+
+
+def collate(samples: list[dict]) -> Batch:
+    """Collate :class:`KittiRawDataset` samples into a :class:`~mono.types.Batch`.
+
+    KITTI dates differ by a few pixels in size, so images (and ground truth) are zero-padded
+    at the bottom/right to the largest in the batch; ``sizes`` keeps each native (h, w).
+
+    Raises:
+        ValueError: only some samples carry ground truth.
+    """
+    with_depth = ["depth_gt" in s for s in samples]
+    if any(with_depth) and not all(with_depth):
+        raise ValueError("collate: some samples have depth_gt and others do not")
+    images = [s["images"] for s in samples]
+    return Batch(
+        images=_pad_stack(images),
+        sizes=torch.tensor([list(t.shape[-2:]) for t in images], dtype=torch.int64),
+        K=torch.stack([s["K"] for s in samples]),
+        T_stereo=torch.stack([s["T_stereo"] for s in samples]),
+        flip=torch.tensor([bool(s["flip"]) for s in samples]),
+        jitter=torch.stack([s["jitter"] for s in samples]),
+        index=torch.tensor([int(s["index"]) for s in samples], dtype=torch.int64),
+        depth_gt=_pad_stack([s["depth_gt"] for s in samples]) if all(with_depth) else None,
+    )
