@@ -13,4 +13,11 @@ Dependency rule (data flows top to bottom; a layer imports only from layers abov
     cli              the `mono` command; nothing imports it
 """
 
+import os as _os
+
+# With DataLoader workers or other load on few cores, OpenMP threads that spin while waiting
+# slow torch's CPU kernels down by an order of magnitude; passive waiting avoids it. It must be
+# set before torch is first imported, which importing any mono module does after this line.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"

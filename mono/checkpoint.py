@@ -6,6 +6,7 @@ corrupt file, a wrong architecture or a mismatched input size fails the same cle
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,14 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         # Our own Lightning checkpoints hold plain Python hyper-parameters next to tensors.
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+    ) as err:
         raise CheckpointError(
             f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}); "
             "use another checkpoint (e.g. last.ckpt or an earlier best-*.ckpt)"

@@ -19,7 +19,14 @@ from mono.data.kitti import parse_frame_ids
 from mono.geometry import disp_to_depth, pose_vec_to_mat
 from mono.losses import SUPERVISED_LOSSES
 from mono.metrics import batch_depth_metrics, constant_depth_baseline
-from mono.nets import DepthDecoder, PoseNet, build_depth_net, check_input_size
+from mono.nets import (
+    DEPTH_NETS,
+    POSE_KINDS,
+    DepthDecoder,
+    PoseNet,
+    build_depth_net,
+    check_input_size,
+)
 from mono.objective import ObjectiveConfig, ObjectiveDetail, view_synthesis_loss
 from mono.types import Batch, DepthOutput, Views
 
@@ -103,6 +110,12 @@ class DepthModel(pl.LightningModule):
                 f"model.supervised_losses: unknown {unknown}; "
                 f"choose from {sorted(SUPERVISED_LOSSES)}"
             )
+        if pose_model_type not in POSE_KINDS:
+            raise ValueError(
+                f"model.pose_model_type='{pose_model_type}': choose from {list(POSE_KINDS)}"
+            )
+        if depth_net not in DEPTH_NETS:
+            raise ValueError(f"model.depth_net='{depth_net}': choose from {sorted(DEPTH_NETS)}")
         self.self_supervised = training_mode != "supervised"
         if self.self_supervised and not self.source_ids:
             raise ValueError("model.frame_ids needs at least one source frame for self-supervision")

@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see mono/__init__.py
 os.environ.setdefault("WANDB_SILENT", "true")
 
 import pytest  # noqa: E402

@@ -1,49 +1,53 @@
 """KITTI evaluation (no Lightning): ground truth, depth metrics per split, pose ATE, commands.
 
 Modules: ``gt`` (split lines, image paths, ground-truth export), ``depth`` (Monodepth2's depth
-protocol), ``pose`` (Monodepth2's odometry ATE), ``commands`` (plain-argument entry points).
-The metrics themselves live in :mod:`mono.metrics`, shared with validation during training.
+protocol), ``pose`` (Monodepth2's odometry ATE), ``commands`` (plain-argument entry points),
+``cli`` (their ``mono export-gt | evaluate | evaluate-pose`` arguments). The metrics themselves
+live in :mod:`mono.metrics`, shared with validation during training.
+
+The names below are imported on first use, so ``mono --help`` (which imports ``cli``) does
+not pay for torch.
 """
 
-from mono.evaluation.commands import cmd_evaluate, cmd_evaluate_pose, cmd_export_gt
-from mono.evaluation.depth import (
-    EvalResult,
-    benchmark_depths,
-    evaluate_constant_baseline,
-    evaluate_disparities,
-    format_table,
-    post_process_disparity,
-    predict_disparities,
-    write_benchmark_pngs,
-)
-from mono.evaluation.gt import default_gt_path, export_gt, load_gt, test_image_paths
-from mono.evaluation.pose import (
-    PoseResult,
-    compute_ate,
-    evaluate_pose_sequence,
-    read_odometry_poses,
-    snippet_ate,
-)
+from __future__ import annotations
 
-__all__ = [
-    "EvalResult",
-    "PoseResult",
-    "benchmark_depths",
-    "cmd_evaluate",
-    "cmd_evaluate_pose",
-    "cmd_export_gt",
-    "compute_ate",
-    "default_gt_path",
-    "evaluate_constant_baseline",
-    "evaluate_disparities",
-    "evaluate_pose_sequence",
-    "export_gt",
-    "format_table",
-    "load_gt",
-    "post_process_disparity",
-    "predict_disparities",
-    "read_odometry_poses",
-    "snippet_ate",
-    "test_image_paths",
-    "write_benchmark_pngs",
-]
+import importlib
+
+_EXPORTS = {
+    "cmd_evaluate": "commands",
+    "cmd_evaluate_pose": "commands",
+    "cmd_export_gt": "commands",
+    "disparity_predictor": "commands",
+    "pose_predictor": "commands",
+    "EvalResult": "depth",
+    "benchmark_depths": "depth",
+    "evaluate_constant_baseline": "depth",
+    "evaluate_disparities": "depth",
+    "format_table": "depth",
+    "post_process_disparity": "depth",
+    "predict_disparities": "depth",
+    "write_benchmark_pngs": "depth",
+    "default_gt_path": "gt",
+    "export_gt": "gt",
+    "load_gt": "gt",
+    "test_image_paths": "gt",
+    "PoseResult": "pose",
+    "compute_ate": "pose",
+    "evaluate_pose_frames": "pose",
+    "evaluate_pose_sequence": "pose",
+    "raw_drive_frames": "pose",
+    "read_odometry_poses": "pose",
+    "snippet_ate": "pose",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mono.evaluation' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"mono.evaluation.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,14 +1,21 @@
-"""The evaluation commands with plain arguments; ``mono.tools`` wires them to ``mono``'s parser."""
+"""The evaluation commands with plain arguments; ``mono.evaluation.cli`` wires them to ``mono``.
+
+Also the glue from loaded networks (:class:`mono.checkpoint.LoadedNetworks`) to the
+prediction callables the protocols take: :func:`disparity_predictor` and :func:`pose_predictor`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from mono.data.calib import STEREO_SCALE_FACTOR
 from mono.evaluation.depth import (
+    SPLIT_PROTOCOL,
     EvalResult,
     benchmark_depths,
     evaluate_constant_baseline,
@@ -20,20 +27,80 @@ from mono.evaluation.depth import (
 from mono.evaluation.gt import (
     SPLITS_DIR,
     default_gt_path,
+    export_command,
     export_gt,
     load_gt,
     read_split,
+    resolve_gt_kind,
     split_file,
     test_image_paths,
 )
-from mono.evaluation.pose import PoseResult, evaluate_pose_sequence
+from mono.evaluation.pose import (
+    PoseResult,
+    evaluate_pose_frames,
+    odometry_frames,
+    raw_drive_frames,
+)
+from mono.geometry import disp_to_depth, pose_vec_to_mat
+
+if TYPE_CHECKING:
+    from mono.checkpoint import LoadedNetworks
 
 Log = Callable[[str], None] | None
 
 
-def cmd_export_gt(data: str | Path, split: str = "eigen", out: str | Path | None = None) -> Path:
-    """``mono export-gt --data ROOT --split eigen [--out FILE]``: see :func:`export_gt`."""
-    return export_gt(data, split, out)
+def disparity_predictor(
+    nets: LoadedNetworks,
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+    """``(predict_fn, to_scaled_disp)`` for :func:`predict_disparities` from loaded networks.
+
+    ``predict_fn`` returns the full-resolution sigmoid disparity ``disps[0]``;
+    ``to_scaled_disp`` maps it through ``disp_to_depth(., min_depth, max_depth)[0]``, the
+    disparity Monodepth2 evaluates.
+    """
+
+    def predict_fn(images: torch.Tensor) -> torch.Tensor:
+        return nets.depth(images).disps[0]
+
+    def to_scaled_disp(disp: torch.Tensor) -> torch.Tensor:
+        return disp_to_depth(disp, nets.min_depth, nets.max_depth)[0]
+
+    return predict_fn, to_scaled_disp
+
+
+def pose_predictor(nets: LoadedNetworks) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``predict_pose_fn`` for :func:`evaluate_pose_frames`: ``(frames_t, frames_t1) -> T_{t+1,t}``.
+
+    The pair goes into the pose network in temporal order and the transform is used
+    uninverted, as training does for a future source frame (``T_src_tgt``, target t, source
+    t + 1) and as Monodepth2's ``evaluate_pose.py`` does. A ``"shared"`` pose network gets
+    the depth encoder's features of each frame.
+
+    Raises:
+        ValueError: the networks have no pose network (e.g. a stereo-only model).
+    """
+    pose_net = nets.pose
+    if pose_net is None:
+        raise ValueError(
+            f"{nets.source or 'the checkpoint'} has no pose network (trained with frame_ids "
+            f"{nets.frame_ids}); pose evaluation needs a model trained on temporal frames"
+        )
+    shared = getattr(pose_net, "kind", "separate") == "shared"
+
+    def predict(frames_t: torch.Tensor, frames_t1: torch.Tensor) -> torch.Tensor:
+        feats_t = nets.depth.encode(frames_t) if shared else None
+        feats_t1 = nets.depth.encode(frames_t1) if shared else None
+        axisangle, translation = pose_net(frames_t, frames_t1, feats_t, feats_t1)
+        return pose_vec_to_mat(axisangle, translation)
+
+    return predict
+
+
+def cmd_export_gt(
+    data: str | Path, split: str = "eigen", out: str | Path | None = None, kind: str | None = None
+) -> Path:
+    """``mono export-gt --data ROOT --split SPLIT [--out FILE]``: see :func:`export_gt`."""
+    return export_gt(data, split, out, kind=kind)
 
 
 def cmd_evaluate(
@@ -48,6 +115,8 @@ def cmd_evaluate(
     post_process: bool = False,
     to_scaled_disp: Callable[[torch.Tensor], torch.Tensor] | None = None,
     gt_path: str | Path | None = None,
+    gt_kind: str | None = None,
+    crop: str | None = None,
     per_image_csv: str | Path | None = None,
     eigen_to_benchmark: bool = False,
     save_disps: str | Path | None = None,
@@ -62,14 +131,19 @@ def cmd_evaluate(
 
     Give exactly one source of disparities: ``predict_fn`` (+ ``data``, ``height``, ``width``;
     see :func:`predict_disparities`) or ``ext_disp``, a ``.npy`` of (N, h, w) disparities
-    (Monodepth2's ``--ext_disp_to_eval``).
+    (Monodepth2's ``--ext_disp_to_eval``). The ground truth is loaded before any prediction,
+    so a missing file fails at once (with the export command to run).
 
     Args:
         data: KITTI raw root (images; default location of the ground truth).
-        split: "eigen", "eigen_benchmark" or "benchmark" (no ground truth: PNGs for the
-            server are written to ``benchmark_out``, depth = 5.4 / disp as in Monodepth2).
+        split: "eigen", "eigen_benchmark", "benchmark" (no ground truth: PNGs for the
+            server are written to ``benchmark_out``, depth = 5.4 / disp as in Monodepth2) or
+            a split directory holding ``test_files.txt`` (scored without the Garg crop, see
+            :data:`SPLIT_PROTOCOL`).
         scaling: "median", "stereo" or "none" (:func:`evaluate_disparities`).
-        gt_path: exported ground truth; default ``<data>/gt_depths_<split>.npz``.
+        gt_path: exported ground truth; default :func:`default_gt_path`.
+        gt_kind: "velodyne", "camera" or "dense"; None = the split's default.
+        crop: "garg" or "none" instead of the split's crop.
         per_image_csv: optional per-image metrics file.
         eigen_to_benchmark: ``ext_disp`` holds the 697 Eigen predictions: keep the 652 that
             the Eigen-benchmark split scores (``splits/benchmark/eigen_to_benchmark_ids.npy``).
@@ -79,18 +153,43 @@ def cmd_evaluate(
 
     Returns:
         The :class:`EvalResult`, or the PNG folder for the benchmark split.
+
+    Raises:
+        ValueError: unknown split, bad options, or as many predictions as ground-truth maps.
+        FileNotFoundError: missing ground truth (names the export command) or images.
     """
     log = log or (lambda _msg: None)
-    split_file(split)  # unknown split: fail before any work
+    split_file(split, data)  # unknown split: fail before any work
     if (predict_fn is None) == (ext_disp is None):
         raise ValueError("cmd_evaluate: give exactly one of predict_fn and ext_disp")
+    if eigen_to_benchmark and (ext_disp is None or split != "eigen_benchmark"):
+        raise ValueError(
+            "eigen_to_benchmark needs ext_disp (Eigen predictions) and split eigen_benchmark"
+        )
+    gt_depths = None
+    if split != "benchmark":
+        gt_kind = resolve_gt_kind(split, gt_kind)
+        if gt_path is None:
+            if data is None:
+                raise ValueError("cmd_evaluate: give data or gt_path to locate the ground truth")
+            gt_path = default_gt_path(data, split, gt_kind)
+        gt_depths = load_gt(gt_path, data, split, gt_kind)
     if ext_disp is not None:
         log(f"-> Loading predictions from {ext_disp}")
         pred_disps = np.load(ext_disp)
+        if pred_disps.ndim != 3:
+            raise ValueError(
+                f"{ext_disp}: expected (N, h, w) disparities, got shape {pred_disps.shape}"
+            )
         if eigen_to_benchmark:
-            pred_disps = pred_disps[
-                np.load(SPLITS_DIR / "benchmark" / "eigen_to_benchmark_ids.npy")
-            ]
+            ids = np.load(SPLITS_DIR / "benchmark" / "eigen_to_benchmark_ids.npy")
+            if len(pred_disps) <= ids.max():
+                raise ValueError(
+                    f"{ext_disp}: {len(pred_disps)} predictions; eigen_to_benchmark needs the "
+                    f"{len(read_split('eigen'))} of the eigen split"
+                )
+            pred_disps = pred_disps[ids]
+        source = str(ext_disp)
     else:
         if data is None or height is None or width is None:
             raise ValueError("cmd_evaluate: predict_fn needs data, height and width")
@@ -99,46 +198,83 @@ def cmd_evaluate(
         pred_disps = predict_disparities(
             predict_fn, paths, height, width, batch_size, post_process, to_scaled_disp, device
         )
+        source = "the model"
     if save_disps is not None:
         np.save(save_disps, pred_disps)
         log(f"-> Saved predicted disparities to {save_disps}")
-    if split == "benchmark":
+    if gt_depths is None:
         out = write_benchmark_pngs(benchmark_depths(pred_disps), benchmark_out)
         log(f"-> Saved benchmark predictions to {out} (no ground truth: not evaluated)")
         return out
-    if gt_path is None:
-        if data is None:
-            raise ValueError("cmd_evaluate: give data or gt_path to locate the ground truth")
-        gt_path = default_gt_path(data, split)
-    gt_depths = load_gt(gt_path, data, split)
-    log(f"-> Evaluating {split} ({scaling} scaling)")
-    lines = read_split(split)
+    if len(pred_disps) != len(gt_depths):
+        raise ValueError(
+            f"{len(pred_disps)} predictions from {source} but {len(gt_depths)} ground-truth maps "
+            f"in {gt_path}: both must follow the {split} split's test_files.txt "
+            f"(re-export with `{export_command(data, split, gt_kind, gt_path)}`)"
+        )
+    protocol = split if split in SPLIT_PROTOCOL else "directory"
+    if scaling == "stereo":
+        log(f"   Stereo evaluation - no median scaling, depth scaled by {STEREO_SCALE_FACTOR}")
+    else:
+        log(f"   Mono evaluation - {'using median' if scaling == 'median' else 'no'} scaling")
+    log(f"-> Evaluating {split} ({gt_kind} ground truth, {len(gt_depths)} images)")
+    lines = read_split(split, data)
     names = lines if len(lines) == len(pred_disps) else None
     result = evaluate_disparities(
-        pred_disps, gt_depths, split, scaling, per_image_csv=per_image_csv, names=names, log=log
+        pred_disps,
+        gt_depths,
+        protocol,
+        scaling,
+        per_image_csv=per_image_csv,
+        names=names,
+        log=log,
+        crop=crop,
     )
     log("\n" + format_table(result.metrics))
     if baseline:
-        result.baseline = evaluate_constant_baseline(gt_depths, split).metrics
+        result.baseline = evaluate_constant_baseline(gt_depths, protocol, crop).metrics
         log("constant depth (median-scaled):\n" + format_table(result.baseline))
+    if per_image_csv is not None:
+        log(f"-> Per-image metrics saved to {per_image_csv}")
     return result
 
 
 def cmd_evaluate_pose(
     predict_pose_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    odom_root: str | Path,
-    sequence: int,
+    data: str | Path,
     height: int,
     width: int,
+    *,
+    sequence: int | None = None,
+    drive: str | None = None,
     batch_size: int = 16,
     img_ext: str = "auto",
     device: torch.device | str | None = None,
     save_poses: str | Path | None = None,
     log: Log = print,
 ) -> PoseResult:
-    """``mono evaluate-pose``: :func:`evaluate_pose_sequence`, optionally saving the poses."""
-    result = evaluate_pose_sequence(
-        predict_pose_fn, odom_root, sequence, height, width, batch_size, img_ext, device, log
+    """``mono evaluate-pose``: ATE on 5-frame snippets of an odometry sequence or a raw drive.
+
+    Args:
+        predict_pose_fn: see :func:`evaluate_pose_frames` (e.g. :func:`pose_predictor`).
+        data: KITTI odometry root (with ``sequence``) or KITTI raw root (with ``drive``).
+        sequence: odometry sequence number (``sequences/<NN>/image_2``, ``poses/<NN>.txt``).
+        drive: ``<date>/<drive folder>`` of a raw drive with ``poses.txt`` (see
+            :func:`raw_drive_frames`); give exactly one of ``sequence`` and ``drive``.
+        save_poses: optional ``.npy`` for the (N - 1, 4, 4) predicted ``T_{t+1, t}``.
+    """
+    if (sequence is None) == (drive is None):
+        raise ValueError("cmd_evaluate_pose: give exactly one of sequence and drive")
+    if drive is not None:
+        paths, gt = raw_drive_frames(data, drive, img_ext)
+        what = f"drive {drive}"
+    else:
+        paths, gt = odometry_frames(data, sequence, img_ext)
+        what = f"sequence {sequence:02d}"
+    if log is not None:
+        log(f"-> Predicting {len(gt) - 1} relative poses of {what} at {width}x{height}")
+    result = evaluate_pose_frames(
+        predict_pose_fn, paths, gt, height, width, batch_size, device, log
     )
     if save_poses is not None:
         np.save(save_poses, result.pred_poses)

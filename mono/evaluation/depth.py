@@ -21,7 +21,13 @@ from mono.data.calib import STEREO_SCALE_FACTOR
 from mono.metrics import MAX_DEPTH, METRIC_NAMES, MIN_DEPTH, evaluate_depth_map
 
 # (crop, valid-pixel rule) of each split with ground truth, as Monodepth2 evaluates them.
-SPLIT_PROTOCOL = {"eigen": ("garg", "range"), "eigen_benchmark": ("none", "positive")}
+# "directory" is any split directory (e.g. the synthetic drives): images need not be
+# KITTI-shaped, so no Garg crop, and the valid range of training-time validation.
+SPLIT_PROTOCOL = {
+    "eigen": ("garg", "range"),
+    "eigen_benchmark": ("none", "positive"),
+    "directory": ("none", "range"),
+}
 SCALINGS = ("median", "stereo", "none")
 BENCHMARK_SIZE = (352, 1216)  # (height, width) of the KITTI depth-prediction test images
 
@@ -66,10 +72,12 @@ def evaluate_disparities(
     per_image_csv: str | Path | None = None,
     names: Sequence[str] | None = None,
     log: Callable[[str], None] | None = print,
+    crop: str | None = None,
 ) -> EvalResult:
     """Score predicted disparities against exported ground truth (Monodepth2's protocol).
 
     eigen: Garg crop, min_depth < gt < max_depth. eigen_benchmark: gt > 0, no crop.
+    directory (a split directory): min_depth < gt < max_depth, no crop.
     Then pred depth = 1 / disp (resized to the GT size); "stereo" multiplies it by
     ``STEREO_SCALE_FACTOR`` (5.4) without median scaling; "median" scales each image by
     ``median(gt) / median(pred)``; "none" leaves it. Clamped to [min_depth, max_depth].
@@ -77,11 +85,12 @@ def evaluate_disparities(
     Args:
         pred_disps: (N, h, w) disparities (any positive inverse depth).
         gt_depths: N ground-truth depth maps of any sizes (see :func:`load_gt`).
-        split: "eigen" or "eigen_benchmark".
+        split: the protocol: "eigen", "eigen_benchmark" or "directory".
         scaling: "median", "stereo" or "none".
         per_image_csv: optional path of a CSV with one row of metrics per image.
         names: optional per-image labels for the CSV (e.g. the split lines).
         log: sink for the "Scaling ratios" line, None for silence.
+        crop: "garg" or "none" instead of the protocol's crop; None keeps it.
 
     Raises:
         ValueError: unknown split or scaling, count mismatch, or an image without valid GT.
@@ -92,7 +101,8 @@ def evaluate_disparities(
         raise ValueError(f"scaling={scaling!r}: expected one of {', '.join(SCALINGS)}")
     if len(pred_disps) != len(gt_depths):
         raise ValueError(f"{len(pred_disps)} predictions but {len(gt_depths)} ground-truth maps")
-    crop, valid = SPLIT_PROTOCOL[split]
+    split_crop, valid = SPLIT_PROTOCOL[split]
+    crop = split_crop if crop is None else crop
     fixed_scale = STEREO_SCALE_FACTOR if scaling == "stereo" else 1.0
     rows, ratios = [], []
     for i, (disp, gt) in enumerate(zip(pred_disps, gt_depths, strict=True)):
@@ -123,10 +133,12 @@ def evaluate_disparities(
     return result
 
 
-def evaluate_constant_baseline(gt_depths: Sequence[np.ndarray], split: str = "eigen") -> EvalResult:
+def evaluate_constant_baseline(
+    gt_depths: Sequence[np.ndarray], split: str = "eigen", crop: str | None = None
+) -> EvalResult:
     """Scores of the median-scaled constant depth (the GT median everywhere), same protocol."""
     ones = np.ones((len(gt_depths), 1, 1), np.float32)
-    return evaluate_disparities(ones, gt_depths, split, scaling="median", log=None)
+    return evaluate_disparities(ones, gt_depths, split, scaling="median", log=None, crop=crop)
 
 
 def write_per_image_csv(

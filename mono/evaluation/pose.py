@@ -132,12 +132,96 @@ def odometry_image_path(
 ) -> Path:
     """``<odom_root>/sequences/<NN>/image_2/<frame:06d>.<ext>``; "auto": png, else jpg."""
     stem = Path(odom_root) / "sequences" / f"{sequence:02d}" / "image_2" / f"{frame:06d}"
+    return _with_ext(stem, img_ext)
+
+
+def _with_ext(stem: Path, img_ext: str) -> Path:
     if img_ext != "auto":
         return stem.with_suffix("." + img_ext.lstrip("."))
     png = stem.with_suffix(".png")
     return (
         png if png.is_file() or not stem.with_suffix(".jpg").is_file() else stem.with_suffix(".jpg")
     )
+
+
+def odometry_frames(
+    odom_root: str | Path, sequence: int, img_ext: str = "auto"
+) -> tuple[list[Path], np.ndarray]:
+    """Images and ground-truth poses of a KITTI odometry sequence (``poses/<NN>.txt``)."""
+    gt = read_odometry_poses(Path(odom_root) / "poses" / f"{sequence:02d}.txt")
+    return [odometry_image_path(odom_root, sequence, t, img_ext) for t in range(len(gt))], gt
+
+
+def raw_drive_frames(
+    data_root: str | Path, drive: str, img_ext: str = "auto"
+) -> tuple[list[Path], np.ndarray]:
+    """Images and ground-truth poses of a drive in the KITTI raw layout.
+
+    Reads ``<data_root>/<drive>/poses.txt`` (camera 2 -> world, the odometry format; the
+    synthetic drives write it, real KITTI raw drives do not) and the camera-2 frames
+    ``<drive>/image_02/data/<t:010d>.<ext>``.
+
+    Args:
+        drive: ``<date>/<drive folder>``, e.g. ``2011_01_01/2011_01_01_drive_0004_sync``.
+    """
+    folder = Path(data_root) / drive
+    poses_file = folder / "poses.txt"
+    if not poses_file.is_file():
+        raise FileNotFoundError(
+            f"{poses_file} not found: --drive needs camera poses in the odometry format "
+            "(the synthetic drives write them; KITTI raw drives have none: use the odometry "
+            "layout with --sequence)"
+        )
+    gt = read_odometry_poses(poses_file)
+    stem = folder / "image_02" / "data"
+    return [_with_ext(stem / f"{t:010d}", img_ext) for t in range(len(gt))], gt
+
+
+def evaluate_pose_frames(
+    predict_pose_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    image_paths: list[Path],
+    gt_poses: np.ndarray,
+    height: int,
+    width: int,
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
+    log: Callable[[str], None] | None = print,
+) -> PoseResult:
+    """Predict every consecutive pair of a frame sequence and score 5-frame snippets.
+
+    Args:
+        predict_pose_fn: ``(frames_t, frames_t1)``, both (B, 3, height, width) in [0, 1] ->
+            (B, 4, 4) ``T_{t+1, t}`` mapping camera-t points into camera t+1: the pose net's
+            ``T_src_tgt`` for target t and source t + 1 (Monodepth2 feeds ``[t, t+1]`` and uses
+            ``transformation_from_parameters(axisangle[:, 0], translation[:, 0])`` uninverted).
+            Called under ``torch.no_grad``.
+        image_paths: the N frames in temporal order.
+        gt_poses: (N, 4, 4) ground-truth ``camera-t -> world``.
+        height, width: network input size (LANCZOS resize, like the depth evaluation).
+        device: where frames go before ``predict_pose_fn``.
+        log: sink for the result line, None for silence.
+    """
+    if len(image_paths) != len(gt_poses) or len(gt_poses) < 2:
+        raise ValueError(
+            f"pose evaluation needs >= 2 frames with one pose each, got {len(image_paths)} "
+            f"images and {len(gt_poses)} poses"
+        )
+    n_pairs = len(gt_poses) - 1
+    preds = []
+    for start in range(0, n_pairs, batch_size):
+        stop = min(start + batch_size, n_pairs)
+        frames = torch.stack(
+            [load_image(image_paths[t], height, width) for t in range(start, stop + 1)]
+        )
+        if device is not None:
+            frames = frames.to(device)
+        with torch.no_grad():
+            T = predict_pose_fn(frames[:-1], frames[1:])
+        preds.append(T.double().cpu().numpy())
+    result = snippet_ate(np.concatenate(preds), gt_poses)
+    if log is not None:
+        log(f"\n   Trajectory error: {result.ate_mean:0.3f}, std: {result.ate_std:0.3f}\n")
+    return result
 
 
 def evaluate_pose_sequence(
@@ -151,39 +235,7 @@ def evaluate_pose_sequence(
     device: torch.device | str | None = None,
     log: Callable[[str], None] | None = print,
 ) -> PoseResult:
-    """Predict every consecutive pair of a KITTI odometry sequence and score 5-frame snippets.
-
-    Args:
-        predict_pose_fn: ``(frames_t, frames_t1)``, both (B, 3, height, width) in [0, 1] ->
-            (B, 4, 4) ``T_{t+1, t}`` mapping camera-t points into camera t+1: the pose net's
-            ``T_src_tgt`` for target t and source t + 1 (Monodepth2 feeds ``[t, t+1]`` and uses
-            ``transformation_from_parameters(axisangle[:, 0], translation[:, 0])`` uninverted).
-            Called under ``torch.no_grad``.
-        odom_root: KITTI odometry root with ``sequences/`` and ``poses/``.
-        sequence: sequence number (Monodepth2 reports 9 and 10).
-        height, width: network input size (LANCZOS resize, like the depth evaluation).
-        img_ext: "png", "jpg" or "auto".
-        device: where frames go before ``predict_pose_fn``.
-        log: sink for the result line, None for silence.
-    """
-    gt = read_odometry_poses(Path(odom_root) / "poses" / f"{sequence:02d}.txt")
-    n_pairs = gt.shape[0] - 1
-    preds = []
-    for start in range(0, n_pairs, batch_size):
-        stop = min(start + batch_size, n_pairs)
-        frames = torch.stack(
-            [
-                load_image(odometry_image_path(odom_root, sequence, t, img_ext), height, width)
-                for t in range(start, stop + 1)
-            ]
-        )
-        if device is not None:
-            frames = frames.to(device)
-        with torch.no_grad():
-            T = predict_pose_fn(frames[:-1], frames[1:])
-        preds.append(T.double().cpu().numpy())
-    pred = np.concatenate(preds) if preds else np.zeros((0, 4, 4))
-    result = snippet_ate(pred, gt)
-    if log is not None:
-        log(f"\n   Trajectory error: {result.ate_mean:0.3f}, std: {result.ate_std:0.3f}\n")
-    return result
+    """:func:`evaluate_pose_frames` on KITTI odometry sequence ``sequence`` (9 and 10 are
+    Monodepth2's), from ``<odom_root>/sequences/<NN>/image_2`` and ``poses/<NN>.txt``."""
+    paths, gt = odometry_frames(odom_root, sequence, img_ext)
+    return evaluate_pose_frames(predict_pose_fn, paths, gt, height, width, batch_size, device, log)

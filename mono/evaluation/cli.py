@@ -1,0 +1,327 @@
+"""Arguments of ``mono export-gt``, ``mono evaluate`` and ``mono evaluate-pose``.
+
+``mono.tools`` dispatches these names here (:data:`COMMANDS`); each entry is
+``(add_arguments(parser), run(namespace))``. Only argparse is imported at module level, so
+building ``mono``'s parser stays cheap; the work is done by :mod:`mono.evaluation.commands`.
+A user error (unknown split, missing ground truth, corrupt checkpoint, mismatched counts)
+ends the command with one ``mono <command>: error: ...`` line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Callable
+
+SPLIT_HELP = (
+    "{names}, or a split directory holding test_files.txt (absolute, or relative to the "
+    "working directory or to --data), e.g. the synthetic drives' 'splits'"
+)
+
+
+def _user_errors(command: str) -> Callable:
+    """Turn the errors a user can cause into one ``mono <command>: error: ...`` line."""
+
+    def wrap(run: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Namespace], None]:
+        @functools.wraps(run)
+        def guarded(ns: argparse.Namespace) -> None:
+            try:
+                run(ns)
+            except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
+                raise SystemExit(f"mono {command}: error: {err}") from None
+
+        return guarded
+
+    return wrap
+
+
+# ----------------------------------------------------------------------------- shared options
+def _add_gt_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--gt-source",
+        choices=("lidar", "dense"),
+        default=None,
+        help="ground truth of a split directory: projected LiDAR scans (default) or the dense "
+        "proj_depth/groundtruth PNGs. eigen is always LiDAR, eigen_benchmark always dense",
+    )
+    p.add_argument(
+        "--depth",
+        choices=("velodyne", "camera"),
+        default=None,
+        help="depth stored for LiDAR ground truth: the scanner's forward x, as Monodepth2's Eigen "
+        "ground truth (default for eigen), or the camera's z (default for split directories: "
+        "what a renderer's depth holds)",
+    )
+
+
+def gt_kind(split: str, gt_source: str | None, depth: str | None) -> str | None:
+    """Ground-truth kind ("velodyne", "camera", "dense") of the options; None = the split's."""
+    from mono.evaluation.gt import resolve_gt_kind
+
+    if gt_source == "dense":
+        if depth is not None:
+            raise ValueError("--depth applies to LiDAR ground truth, not to --gt-source dense")
+        return resolve_gt_kind(split, "dense")
+    if depth is None and gt_source == "lidar":
+        depth = resolve_gt_kind(split, None)
+        if depth == "dense":
+            raise ValueError(f"the {split} split's ground truth is dense, not --gt-source lidar")
+    return resolve_gt_kind(split, depth) if depth is not None else None
+
+
+def _add_model_source(p: argparse.ArgumentParser, ext_disp: bool) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument(
+        "--ckpt", metavar="FILE", help="a mono (Lightning) checkpoint, e.g. runs/x/last.ckpt"
+    )
+    group.add_argument(
+        "--weights",
+        metavar="DIR",
+        help="a Monodepth2 weights folder (encoder.pth, depth.pth[, pose*.pth])",
+    )
+    if ext_disp:
+        group.add_argument(
+            "--ext-disp",
+            metavar="NPY",
+            help="a .npy of (N, h, w) disparities from another method, scored as they are",
+        )
+
+
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--batch-size", type=int, default=16, metavar="N", help="images per forward pass"
+    )
+    p.add_argument(
+        "--img-ext",
+        default="auto",
+        choices=("auto", "png", "jpg"),
+        help="image files (auto: png, else jpg)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        metavar="DEV",
+        help="auto (cuda if available), cpu, cuda, cuda:1",
+    )
+
+
+def _load(ns: argparse.Namespace, with_pose: bool, log: Callable[[str], None]):
+    """LoadedNetworks from --ckpt or --weights, on --device."""
+    import pickle
+    import zipfile
+    from pathlib import Path
+
+    import torch
+
+    from mono.checkpoint import CheckpointError, load_networks
+
+    if ns.ckpt is not None and Path(ns.ckpt).is_dir():
+        raise CheckpointError(f"--ckpt {ns.ckpt} is a folder; use --weights for Monodepth2 weights")
+    if ns.weights is not None and not Path(ns.weights).is_dir():
+        raise CheckpointError(f"--weights {ns.weights}: not a Monodepth2 weights folder")
+    source = ns.ckpt or ns.weights
+    log(f"-> Loading weights from {source}")
+    try:
+        nets = load_networks(source, with_pose=with_pose)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+        # What read_checkpoint does not word itself: a non-zip .ckpt, a weights folder's .pth.
+        raise CheckpointError(
+            f"{source} is corrupt or truncated ({type(err).__name__}: {err}); use another "
+            "checkpoint or weights folder"
+        ) from None
+    device = ns.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA device available (use --device cpu)")
+    nets.depth.to(device)
+    if nets.pose is not None:
+        nets.pose.to(device)
+    return nets, torch.device(device)
+
+
+def _check_batch_size(value: int) -> None:
+    if value < 1:
+        raise ValueError(f"--batch-size {value}: must be >= 1")
+
+
+# ----------------------------------------------------------------------------- export-gt
+def add_export_gt(p: argparse.ArgumentParser) -> None:
+    from_names = SPLIT_HELP.format(names="eigen (LiDAR) | eigen_benchmark (dense PNGs)")
+    p.add_argument(
+        "--data", required=True, metavar="ROOT", help="KITTI raw root (or the synthetic drives')"
+    )
+    p.add_argument("--split", default="eigen", help=f"test split: {from_names}")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="NPZ",
+        help="output .npz; default ROOT/gt_depths_<split>.npz, or <split dir>/gt_depths_<kind>.npz",
+    )
+    _add_gt_source(p)
+
+
+@_user_errors("export-gt")
+def run_export_gt(ns: argparse.Namespace) -> None:
+    from mono.evaluation.commands import cmd_export_gt
+
+    kind = gt_kind(ns.split, ns.gt_source, ns.depth)
+    cmd_export_gt(ns.data, ns.split, ns.out, kind)
+
+
+# ----------------------------------------------------------------------------- evaluate
+def add_evaluate(p: argparse.ArgumentParser) -> None:
+    _add_model_source(p, ext_disp=True)
+    p.add_argument(
+        "--data", default=None, metavar="ROOT", help="KITTI raw root (images, default ground truth)"
+    )
+    split_help = SPLIT_HELP.format(names="eigen | eigen_benchmark | benchmark (server PNGs)")
+    p.add_argument("--split", default="eigen", help=f"test split: {split_help}")
+    p.add_argument(
+        "--scaling",
+        default="auto",
+        choices=("auto", "median", "stereo", "none"),
+        help="auto: stereo (x5.4) for stereo / mono+stereo models, else per-image median",
+    )
+    p.add_argument("--post-process", action="store_true", help="flip-and-blend (Monodepth)")
+    p.add_argument("--per-image", default=None, metavar="CSV", help="per-image metrics file")
+    p.add_argument(
+        "--gt", default=None, metavar="NPZ", help="exported ground truth (default: see export-gt)"
+    )
+    _add_gt_source(p)
+    p.add_argument(
+        "--crop",
+        default="auto",
+        choices=("auto", "garg", "none"),
+        help="auto: the Garg crop for eigen, none for eigen_benchmark and split directories",
+    )
+    p.add_argument(
+        "--save-disps", default=None, metavar="NPY", help="save the disparities to this .npy"
+    )
+    p.add_argument(
+        "--eigen-to-benchmark",
+        action="store_true",
+        help="with --ext-disp of the 697 Eigen predictions and --split eigen_benchmark: keep "
+        "the 652 frames that split scores",
+    )
+    p.add_argument(
+        "--benchmark-out",
+        default="benchmark_predictions",
+        metavar="DIR",
+        help="folder for the KITTI server's PNGs (--split benchmark)",
+    )
+    _add_runtime(p)
+
+
+def choose_scaling(requested: str, stereo_trained: bool | None) -> tuple[str, str]:
+    """``(scaling, reason)``: auto = stereo for stereo-trained models, median otherwise."""
+    if requested != "auto":
+        return requested, "as requested"
+    if stereo_trained:
+        return "stereo", "auto: the model was trained with stereo pairs"
+    if stereo_trained is None:
+        return "median", "auto: external disparities, scale unknown"
+    return "median", "auto: a monocular model has no metric scale"
+
+
+@_user_errors("evaluate")
+def run_evaluate(ns: argparse.Namespace) -> None:
+    from mono.evaluation.commands import cmd_evaluate, disparity_predictor
+
+    _check_batch_size(ns.batch_size)
+    if ns.data is None and not (ns.ext_disp and (ns.gt or ns.split == "benchmark")):
+        raise ValueError(
+            "--data ROOT is required (only --ext-disp with --gt, or with --split benchmark, "
+            "can do without)"
+        )
+    if ns.ext_disp and ns.post_process:
+        raise ValueError("--post-process needs a model; --ext-disp disparities are final")
+    kind = None if ns.split == "benchmark" else gt_kind(ns.split, ns.gt_source, ns.depth)
+    kwargs = {}
+    stereo_trained = None
+    if ns.ext_disp is None:
+        nets, device = _load(ns, with_pose=False, log=print)
+        predict_fn, to_scaled_disp = disparity_predictor(nets)
+        stereo_trained = nets.stereo_trained
+        kwargs = dict(
+            predict_fn=predict_fn,
+            to_scaled_disp=to_scaled_disp,
+            height=nets.height,
+            width=nets.width,
+            device=device,
+        )
+        print(f"-> Model trained at {nets.width}x{nets.height}, frame_ids {nets.frame_ids}")
+    scaling, reason = choose_scaling(ns.scaling, stereo_trained)
+    print(f"-> Scaling: {scaling} ({reason})")
+    cmd_evaluate(
+        ns.data,
+        ns.split,
+        ext_disp=ns.ext_disp,
+        scaling=scaling,
+        post_process=ns.post_process,
+        gt_path=ns.gt,
+        gt_kind=kind,
+        crop=None if ns.crop == "auto" else ns.crop,
+        per_image_csv=ns.per_image,
+        eigen_to_benchmark=ns.eigen_to_benchmark,
+        save_disps=ns.save_disps,
+        benchmark_out=ns.benchmark_out,
+        img_ext=ns.img_ext,
+        batch_size=ns.batch_size,
+        **kwargs,
+    )
+
+
+# ----------------------------------------------------------------------------- evaluate-pose
+def add_evaluate_pose(p: argparse.ArgumentParser) -> None:
+    _add_model_source(p, ext_disp=False)
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="ROOT",
+        help="KITTI odometry root (--sequence) or raw root (--drive)",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--sequence",
+        type=int,
+        metavar="N",
+        help="odometry sequence: 9 or 10 (or 09, 10) as in Monodepth2",
+    )
+    which.add_argument(
+        "--drive",
+        metavar="DATE/FOLDER",
+        help="a KITTI-raw-layout drive <date>/<drive folder> with poses.txt (camera 2 -> world, "
+        "odometry format), e.g. a synthetic test drive",
+    )
+    p.add_argument(
+        "--save-poses", default=None, metavar="NPY", help="save the predicted poses to this .npy"
+    )
+    _add_runtime(p)
+
+
+@_user_errors("evaluate-pose")
+def run_evaluate_pose(ns: argparse.Namespace) -> None:
+    from mono.evaluation.commands import cmd_evaluate_pose, pose_predictor
+
+    _check_batch_size(ns.batch_size)
+    nets, device = _load(ns, with_pose=True, log=print)
+    cmd_evaluate_pose(
+        pose_predictor(nets),
+        ns.data,
+        nets.height,
+        nets.width,
+        sequence=ns.sequence,
+        drive=ns.drive,
+        batch_size=ns.batch_size,
+        img_ext=ns.img_ext,
+        device=device,
+        save_poses=ns.save_poses,
+    )
+
+
+COMMANDS = {
+    "export-gt": (add_export_gt, run_export_gt),
+    "evaluate": (add_evaluate, run_evaluate),
+    "evaluate-pose": (add_evaluate_pose, run_evaluate_pose),
+}
