@@ -1,0 +1,453 @@
+"""Export trained networks for use elsewhere, and start training from Monodepth2 weights.
+
+Formats (``mono export --format``), each written with a ``<file>.json`` that describes it:
+
+- ``pt``: plain ``torch.save`` dicts of tensors and numbers (``encoder.pt``, ``depth.pt``,
+  ``pose.pt``); :func:`load_encoder` turns ``encoder.pt`` back into a backbone.
+- ``torchscript`` / ``onnx``: the wrappers :class:`DisparityModel` (image -> full-resolution
+  disparity), :class:`PoseModel` (two frames -> axis-angle, translation) and
+  :class:`EncoderFeatures` (image -> five feature maps), traced at the training size with a
+  dynamic batch axis.
+- ``monodepth2``: a weights folder the reference's own scripts load (``encoder.pth`` with
+  ``height``/``width``/``use_stereo``, ``depth.pth``, ``pose_encoder.pth``, ``pose.pth``).
+
+Every network takes RGB in [0, 1]; the (x - 0.45) / 0.225 normalisation is inside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mono.checkpoint import CheckpointError, LoadedNetworks, load_networks
+from mono.data.calib import STEREO_SCALE_FACTOR
+from mono.nets import DepthNet, EigenCoarseFine, PoseNet, ResnetEncoder, build_depth_net
+from mono.nets.monodepth2_format import (
+    ENCODER_META_KEYS,
+    depth_net_to_monodepth2,
+    load_state_checked,
+    pose_net_to_monodepth2,
+)
+from mono.nets.resnet_encoder import INPUT_MEAN, INPUT_STD
+
+FORMATS = ("pt", "torchscript", "onnx", "monodepth2")
+PARTS = ("encoder", "depth", "pose", "all")
+ONNX_OPSET = 17
+PT_VERSION = 1
+
+
+class DisparityModel(nn.Module):
+    """Depth network reduced to one tensor in, one out (what TorchScript/ONNX users need).
+
+    ``forward(image)``: image (B, 3, H, W) RGB in [0, 1] -> sigmoid disparity (B, 1, H, W) at
+    scale 0; ``mono.geometry.disp_to_depth`` with the exported min/max depth gives depth.
+    """
+
+    def __init__(self, depth_net: nn.Module):
+        super().__init__()
+        self.net = depth_net
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.net(image).disps[0]
+
+
+class PoseModel(nn.Module):
+    """Pose network as ``(frame_a, frame_b) -> (axisangle, translation)``, each (B, 3).
+
+    A ``"shared"`` pose network reads the depth encoder's features, so that encoder comes along.
+    """
+
+    def __init__(self, pose_net: PoseNet, depth_encoder: nn.Module | None = None):
+        super().__init__()
+        if pose_net.kind == "shared" and depth_encoder is None:
+            raise ValueError("a 'shared' pose network needs the depth encoder to be exported")
+        self.pose = pose_net
+        self.depth_encoder = depth_encoder if pose_net.kind == "shared" else None
+
+    def forward(self, frame_a: Tensor, frame_b: Tensor) -> tuple[Tensor, Tensor]:
+        if self.depth_encoder is None:
+            return self.pose(frame_a, frame_b)
+        feats_a, feats_b = self.depth_encoder(frame_a)[-1], self.depth_encoder(frame_b)[-1]
+        return self.pose(frame_a, frame_b, feats_a, feats_b)
+
+
+class EncoderFeatures(nn.Module):
+    """ResNet encoder returning its five feature maps (strides 2 .. 32) as a tuple."""
+
+    def __init__(self, encoder: ResnetEncoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        f0, f1, f2, f3, f4 = self.encoder(image)
+        return f0, f1, f2, f3, f4
+
+
+class _SizeChecked(nn.Module):
+    """Scripted guard around a traced module: a trace silently accepts any input size."""
+
+    def __init__(self, inner: nn.Module, channels: int, height: int, width: int):
+        super().__init__()
+        self.inner = inner
+        self.channels, self.height, self.width = channels, height, width
+
+    def forward(self, image: Tensor) -> Tensor:
+        if image.dim() != 4 or image.shape[1] != self.channels:
+            raise ValueError(f"expected an image batch (B, {self.channels}, H, W)")
+        if image.shape[2] != self.height or image.shape[3] != self.width:
+            raise ValueError(
+                f"input size {image.shape[2]}x{image.shape[3]} does not match the exported "
+                f"size {self.height}x{self.width}; resize the image first"
+            )
+        return self.inner(image)
+
+
+# ----------------------------------------------------------------------------- descriptions
+def _image_spec(name: str, height: int, width: int, channels: int = 3) -> dict[str, Any]:
+    return {
+        "name": name,
+        "shape": ["batch", channels, height, width],
+        "dtype": "float32",
+        "range": [0.0, 1.0],
+        "layout": "RGB, NCHW",
+    }
+
+
+def _meta(nets: LoadedNetworks) -> dict[str, Any]:
+    return {
+        "height": nets.height,
+        "width": nets.width,
+        "normalisation": {"mean": INPUT_MEAN, "std": INPUT_STD, "applied": "inside the network"},
+        "min_depth": nets.min_depth,
+        "max_depth": nets.max_depth,
+        "frame_ids": list(nets.frame_ids),
+        "stereo_trained": nets.stereo_trained,
+        "source": nets.source,
+    }
+
+
+def _part_io(part: str, nets: LoadedNetworks) -> tuple[list[dict], list[dict]]:
+    h, w = nets.height, nets.width
+    if part == "encoder":
+        chans = nets.depth.encoder.num_ch_enc
+        outs = [
+            {"name": f"features_{i}", "shape": ["batch", c, h // 2 ** (i + 1), w // 2 ** (i + 1)]}
+            for i, c in enumerate(chans)
+        ]
+        return [_image_spec("image", h, w)], outs
+    if part == "depth":
+        disp = {
+            "name": "disparity",
+            "shape": ["batch", 1, h, w],
+            "range": [0.0, 1.0],
+            "to_depth": "depth = 1 / (1/max_depth + (1/min_depth - 1/max_depth) * disparity)"
+            + (f"; metres = {STEREO_SCALE_FACTOR} * depth" if nets.stereo_trained else ""),
+        }
+        return [_image_spec("image", h, w)], [disp]
+    ins = [_image_spec("frame_a", h, w), _image_spec("frame_b", h, w)]
+    outs = [
+        {"name": "axisangle", "shape": ["batch", 3]},
+        {"name": "translation", "shape": ["batch", 3]},
+    ]
+    return ins, outs
+
+
+def _write_json(path: Path, info: dict[str, Any]) -> None:
+    """``<path>.json`` next to an export: what it is, its inputs and outputs, its size."""
+    Path(f"{path}.json").write_text(json.dumps(info, indent=1) + "\n")
+
+
+def _describe(path: Path, fmt: str, part: str, nets: LoadedNetworks) -> dict[str, Any]:
+    inputs, outputs = _part_io(part, nets)
+    info = {"format": fmt, "part": part, "file": path.name, "size_bytes": path.stat().st_size}
+    return {**info, **_meta(nets), "inputs": inputs, "outputs": outputs}
+
+
+# ----------------------------------------------------------------------------- pt
+def _depth_build_args(net: nn.Module) -> tuple[str, dict[str, Any]]:
+    if isinstance(net, DepthNet):
+        return "resnet", {"num_layers": net.encoder.num_layers, "scales": list(net.scales)}
+    if isinstance(net, EigenCoarseFine):
+        hidden = net.coarse_fc[1].out_features
+        return "eigen", {"height": net.height, "width": net.width, "hidden": hidden}
+    raise ValueError(f"cannot export depth network of type {type(net).__name__}")
+
+
+def _pt_payload(part: str, nets: LoadedNetworks) -> dict[str, Any]:
+    meta = {k: v for k, v in _meta(nets).items() if k not in ("normalisation", "source")}
+    meta.update(input_mean=INPUT_MEAN, input_std=INPUT_STD, version=PT_VERSION, part=part)
+    if part == "encoder":
+        enc = nets.depth.encoder
+        meta.update(num_layers=enc.num_layers, num_ch_enc=list(enc.num_ch_enc))
+        return {**meta, "state_dict": enc.state_dict()}
+    if part == "depth":
+        name, kwargs = _depth_build_args(nets.depth)
+        return {
+            **meta,
+            "depth_net": name,
+            "net_kwargs": kwargs,
+            "state_dict": nets.depth.state_dict(),
+        }
+    pose = nets.pose
+    meta.update(kind=pose.kind, num_layers=pose.num_layers)
+    return {**meta, "state_dict": pose.state_dict()}
+
+
+def load_pt(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """A network from ``mono export --format pt`` (eval mode) and its metadata.
+
+    Raises:
+        CheckpointError: the file is missing, corrupt or not a mono ``pt`` export.
+        ValueError: its weights do not fit the described network (keys/shapes named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"export not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # zip, pickle and unpickling-policy errors alike
+        raise CheckpointError(f"{path} is corrupt or not a mono pt export ({err})") from None
+    if not isinstance(data, dict) or data.get("part") not in ("encoder", "depth", "pose"):
+        raise CheckpointError(f"{path} is not a mono pt export (no 'part' entry)")
+    part = data["part"]
+    if part == "encoder":
+        net: nn.Module = ResnetEncoder(int(data["num_layers"]), pretrained=False)
+    elif part == "depth":
+        kwargs = dict(data["net_kwargs"])
+        if data["depth_net"] == "resnet":
+            kwargs["scales"] = tuple(kwargs["scales"])
+        net = build_depth_net(data["depth_net"], **kwargs)
+    else:
+        net = PoseNet(kind=data["kind"], num_layers=int(data["num_layers"]), pretrained=False)
+    load_state_checked(net, data["state_dict"], str(path))
+    meta = {k: v for k, v in data.items() if k != "state_dict"}
+    return net.eval(), meta
+
+
+def load_encoder(path: str | Path) -> ResnetEncoder:
+    """The depth encoder saved by ``mono export --format pt --part encoder`` (a backbone).
+
+    It takes RGB in [0, 1] (normalisation inside) at any size that is a multiple of 32 and
+    returns five feature maps with ``encoder.num_ch_enc`` channels; the training size is in
+    :func:`load_pt`'s metadata.
+    """
+    net, meta = load_pt(path)
+    if meta["part"] != "encoder":
+        raise CheckpointError(f"{path} holds the {meta['part']} network, not the encoder")
+    assert isinstance(net, ResnetEncoder)
+    return net
+
+
+# ----------------------------------------------------------------------------- traced
+def _traced_module(part: str, nets: LoadedNetworks) -> tuple[nn.Module, tuple[Tensor, ...]]:
+    # example inputs only fix shapes; a private generator leaves the global RNG alone
+    x = torch.rand(2, 3, nets.height, nets.width, generator=torch.Generator().manual_seed(0))
+    if part == "encoder":
+        return EncoderFeatures(nets.depth.encoder).eval(), (x,)
+    if part == "depth":
+        return DisparityModel(nets.depth).eval(), (x,)
+    encoder = nets.depth.encoder if isinstance(nets.depth, DepthNet) else None
+    return PoseModel(nets.pose, encoder).eval(), (x, torch.rand_like(x))
+
+
+@contextmanager
+def _quiet():
+    """Silence the tracer's notes on shape checks and the deprecation notices of jit/onnx."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _export_torchscript(path: Path, part: str, nets: LoadedNetworks) -> None:
+    module, args = _traced_module(part, nets)
+    with _quiet():
+        traced = torch.jit.trace(module, args)
+        if part == "depth":  # the encoder stays usable at other sizes, as a backbone should
+            traced = torch.jit.script(_SizeChecked(traced, 3, nets.height, nets.width))
+        traced.save(str(path))
+
+
+def _export_onnx(path: Path, part: str, nets: LoadedNetworks, opset: int) -> None:
+    if importlib.util.find_spec("onnx") is None:
+        raise ValueError("--format onnx needs the onnx package: pip install 'mono[export]'")
+    module, args = _traced_module(part, nets)
+    inputs, outputs = _part_io(part, nets)
+    names_in, names_out = [s["name"] for s in inputs], [s["name"] for s in outputs]
+    with _quiet():
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            dynamo=False,  # the dynamo exporter needs onnxscript
+            opset_version=opset,
+            input_names=names_in,
+            output_names=names_out,
+            dynamic_axes={n: {0: "batch"} for n in names_in + names_out},
+        )
+
+
+# ----------------------------------------------------------------------------- entry points
+def _parts(part: str, nets: LoadedNetworks) -> list[str]:
+    if part not in PARTS:
+        raise ValueError(f"--part {part!r}: choose one of {PARTS}")
+    resnet = isinstance(nets.depth, DepthNet)
+    if part == "encoder" and not resnet:
+        raise ValueError("--part encoder needs a ResNet depth network (this one is 'eigen')")
+    if part == "pose" and nets.pose is None:
+        raise ValueError(f"--part pose: {nets.source} has no pose network")
+    if part != "all":
+        return [part]
+    return (["encoder"] if resnet else []) + ["depth"] + (["pose"] if nets.pose else [])
+
+
+def _export_monodepth2(out: Path, part: str, nets: LoadedNetworks) -> list[Path]:
+    if not isinstance(nets.depth, DepthNet):
+        raise ValueError("the monodepth2 format needs a ResNet depth network (this one is 'eigen')")
+    written = []
+    if part in ("encoder", "depth", "all"):
+        enc, dec = depth_net_to_monodepth2(nets.depth, nets.height, nets.width, nets.stereo_trained)
+        files = (
+            {"encoder.pth": enc} if part == "encoder" else {"encoder.pth": enc, "depth.pth": dec}
+        )
+        for name, state in files.items():
+            torch.save(state, out / name)
+            written.append(out / name)
+    if part == "pose" or (part == "all" and nets.pose is not None):
+        pose_enc, pose = pose_net_to_monodepth2(nets.pose)
+        if pose_enc is not None:
+            torch.save(pose_enc, out / "pose_encoder.pth")
+            written.append(out / "pose_encoder.pth")
+        torch.save(pose, out / "pose.pth")
+        written.append(out / "pose.pth")
+    files = {p.name: p.stat().st_size for p in written}
+    _write_json(out / "monodepth2", {"format": "monodepth2", "files": files, **_meta(nets)})
+    return written
+
+
+def export_networks(
+    nets: LoadedNetworks, out: str | Path, fmt: str, part: str = "all", opset: int = ONNX_OPSET
+) -> list[Path]:
+    """Write ``nets`` to ``out`` in one format; returns the files written (JSONs excluded).
+
+    Files: ``{encoder,depth,pose}.pt`` | ``.torchscript.pt`` | ``.onnx``, each with a
+    ``<file>.json``; or the Monodepth2 ``*.pth`` files plus ``monodepth2.json``.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"--format {fmt!r}: choose one of {FORMATS}")
+    if opset < 17:
+        raise ValueError(f"--opset {opset}: at least 17 is needed")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = _parts(part, nets)
+    if fmt == "monodepth2":
+        return _export_monodepth2(out, part, nets)
+    written = []
+    for name in parts:
+        if fmt == "pt":
+            path = out / f"{name}.pt"
+            torch.save(_pt_payload(name, nets), path)
+        elif fmt == "torchscript":
+            path = out / f"{name}.torchscript.pt"
+            _export_torchscript(path, name, nets)
+        else:
+            path = out / f"{name}.onnx"
+            _export_onnx(path, name, nets, opset)
+        info = _describe(path, fmt, name, nets)
+        _write_json(path, {**info, "opset": opset} if fmt == "onnx" else info)
+        written.append(path)
+    return written
+
+
+def init_model_from_monodepth2(
+    model: nn.Module, folder: str | Path, *, allow_size_change: bool = False
+) -> list[str]:
+    """Copy Monodepth2 weights into a model's ``depth`` (and ``pose``) networks to fine-tune.
+
+    Args:
+        model: an object with ``depth`` (a ResNet :class:`DepthNet`), ``pose`` (PoseNet or
+            None) and ``hparams.height`` / ``hparams.width``, e.g. :class:`mono.module.DepthModel`.
+        folder: ``encoder.pth`` + ``depth.pth`` [+ ``pose_encoder.pth`` + ``pose.pth``].
+        allow_size_change: fine-tune at another resolution than the weights were trained at
+            (as Monodepth2's 1024 x 320 models start from 640 x 192 ones).
+
+    Returns:
+        The parts loaded, ``["depth"]`` or ``["depth", "pose"]``; a model pose network with no
+        pose files keeps its initialisation (a warning says so).
+
+    Raises:
+        FileNotFoundError, ValueError: missing files; the training size differs from the
+            model's; or keys / shapes that do not fit (all named).
+    """
+    folder = Path(folder)
+    if not isinstance(model.depth, DepthNet):
+        raise ValueError("Monodepth2 weights need model.depth_net='resnet'")
+    for name in ("encoder.pth", "depth.pth"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name} not found (a Monodepth2 weights folder)")
+
+    def read(name: str) -> dict[str, Any]:
+        return torch.load(folder / name, map_location="cpu", weights_only=True)
+
+    encoder = read("encoder.pth")
+    size = (encoder.get("height"), encoder.get("width"))
+    want = (int(model.hparams.height), int(model.hparams.width))
+    if size != want and not allow_size_change:
+        raise ValueError(
+            f"{folder / 'encoder.pth'} was trained at height x width {size[0]} x {size[1]} but "
+            f"the model is {want[0]} x {want[1]}; set data.height/data.width to match or allow "
+            "a size change explicitly (allow_size_change=True)"
+        )
+    state = {k: v for k, v in encoder.items() if k not in ENCODER_META_KEYS}
+    load_state_checked(model.depth.encoder, state, str(folder / "encoder.pth"))
+    load_state_checked(model.depth.decoder, read("depth.pth"), str(folder / "depth.pth"))
+    loaded = ["depth"]
+    pose = getattr(model, "pose", None)
+    if pose is not None:
+        if not (folder / "pose.pth").is_file():
+            warnings.warn(
+                f"{folder} has no pose.pth: the pose network keeps its initialisation",
+                stacklevel=2,
+            )
+            return loaded
+        if pose.encoder is not None:
+            if not (folder / "pose_encoder.pth").is_file():
+                raise FileNotFoundError(
+                    f"{folder / 'pose_encoder.pth'} not found, but model.pose_model_type is "
+                    "'separate'; choose the pose kind the weights were trained with"
+                )
+            load_state_checked(pose.encoder, read("pose_encoder.pth"), f"{folder}/pose_encoder.pth")
+        load_state_checked(pose.head, read("pose.pth"), str(folder / "pose.pth"))
+        loaded.append("pose")
+    return loaded
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", help="mono checkpoint (.ckpt) to export")
+    src.add_argument("--weights", help="Monodepth2 weights folder (encoder.pth, depth.pth, ...)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt", help="file format")
+    parser.add_argument("--part", default="all", choices=PARTS, help="network(s) to export")
+    parser.add_argument("--opset", type=int, default=ONNX_OPSET, help="ONNX opset (>= 17)")
+
+
+def run(ns: argparse.Namespace) -> list[Path]:
+    try:
+        nets = load_networks(ns.ckpt or ns.weights)
+        written = export_networks(nets, ns.out, ns.fmt, ns.part, ns.opset)
+    except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
+        raise SystemExit(f"mono export: {err}") from None
+    for path in written:
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return written
+
+
+COMMANDS = {"export": (add_arguments, run)}

@@ -1,0 +1,217 @@
+"""``mono predict``: disparity (and metric depth) for an image, a folder of images or a video.
+
+As Monodepth2's ``test_simple.py``: each frame is resized with LANCZOS to the size the network
+was trained at, its sigmoid disparity is turned into a scaled disparity
+(``disp_to_depth``) and resized bilinearly back to the frame's size. Per frame ``<name>``:
+
+- ``<name>_disp.npy``: scaled disparity (H, W) float32 at the original size;
+- ``<name>_disp.png`` (or ``.jpg``): magma colour map from the minimum to the 95th percentile;
+- ``<name>_depth.npy``: metres, ``STEREO_SCALE_FACTOR / disparity``, for stereo-trained models.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageSequence
+
+from mono.checkpoint import LoadedNetworks, load_networks
+from mono.data.calib import STEREO_SCALE_FACTOR
+from mono.geometry import disp_to_depth
+from mono.visualize import colorize
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+ANIMATION_EXTS = (".gif",)  # decoded frame by frame with PIL
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")  # need PyAV
+COLOUR_EXTS = ("png", "jpg")
+
+
+class VideoBackendError(RuntimeError):
+    """No library that decodes this video is installed."""
+
+
+@dataclass
+class Prediction:
+    """Files written for one frame (``depth`` is None for models that are not stereo-trained)."""
+
+    name: str
+    disp: Path
+    picture: Path
+    depth: Path | None = None
+
+
+def _video_frames(path: Path) -> Iterator[tuple[str, Image.Image]]:
+    try:
+        import av  # optional: torchvision >= 0.22 no longer decodes video itself
+    except ImportError:
+        raise VideoBackendError(
+            f"{path}: decoding {path.suffix} video needs PyAV (`pip install av`), which is not "
+            "installed (torchvision.io.read_video is gone from this torchvision). Extract the "
+            "frames first (e.g. `ffmpeg -i video.mp4 frames/%06d.png`) and predict the folder, "
+            "or pass an animated GIF"
+        ) from None
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            yield f"{path.stem}_{i:06d}", frame.to_image()
+
+
+def _animation_frames(path: Path) -> Iterator[tuple[str, Image.Image]]:
+    with Image.open(path) as img:
+        for i, frame in enumerate(ImageSequence.Iterator(img)):
+            yield f"{path.stem}_{i:06d}", frame.convert("RGB")
+
+
+def _image(path: Path) -> Image.Image:
+    with Image.open(path) as img:
+        return img.convert("RGB")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Images directly in ``folder``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+
+
+def read_frames(source: str | Path) -> Iterator[tuple[str, Image.Image]]:
+    """``(name, RGB image)`` for an image file, a folder of images or a video / animated GIF.
+
+    Raises:
+        FileNotFoundError: ``source`` does not exist or a folder holds no images.
+        ValueError: an unknown file type.
+        VideoBackendError: a video without a decoding backend (which one to install is named).
+    """
+    path = Path(source)
+    if path.is_dir():
+        images = list_images(path)
+        if not images:
+            raise FileNotFoundError(f"{path}: no images ({', '.join(IMAGE_EXTS)}) in this folder")
+        stems = [p.stem for p in images]
+        for p in images:
+            # a.jpg next to a.png would overwrite each other's outputs
+            name = p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix[1:]}"
+            yield name, _image(p)
+        return
+    if not path.is_file():
+        raise FileNotFoundError(f"input not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTS:
+        yield path.stem, _image(path)
+    elif suffix in ANIMATION_EXTS:
+        yield from _animation_frames(path)
+    elif suffix in VIDEO_EXTS:
+        yield from _video_frames(path)
+    else:
+        known = IMAGE_EXTS + ANIMATION_EXTS + VIDEO_EXTS
+        raise ValueError(f"{path}: unknown input type {suffix!r}; expected one of {known}")
+
+
+def _batches(frames: Iterable, size: int) -> Iterator[list]:
+    it = iter(frames)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def to_network_input(images: list[Image.Image], height: int, width: int) -> torch.Tensor:
+    """(B, 3, height, width) float in [0, 1], LANCZOS-resized as Monodepth2's loaders do."""
+    arrays = [
+        np.asarray(img.resize((width, height), Image.Resampling.LANCZOS), np.float32) / 255.0
+        for img in images
+    ]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def predict_disparities(
+    nets: LoadedNetworks, images: list[Image.Image], device: torch.device | str = "cpu"
+) -> list[torch.Tensor]:
+    """Scaled disparity of each image at its own size, (1, 1, H_i, W_i) each, on the CPU.
+
+    Scaled disparity is ``disp_to_depth(sigmoid, min_depth, max_depth)[0]``, i.e. 1 / depth
+    (up to scale for monocular models; x 1 / STEREO_SCALE_FACTOR of metres for stereo ones).
+    """
+    batch = to_network_input(images, nets.height, nets.width).to(device)
+    with torch.no_grad():
+        sigmoid = nets.depth(batch).disps[0]
+        scaled, _ = disp_to_depth(sigmoid, nets.min_depth, nets.max_depth)
+    scaled = scaled.float().cpu()
+    return [
+        F.interpolate(d[None], size=(img.height, img.width), mode="bilinear", align_corners=False)
+        for d, img in zip(scaled, images, strict=True)
+    ]
+
+
+def _save_picture(disp: torch.Tensor, path: Path) -> None:
+    # vmin at the minimum and vmax at the 95th percentile, as Monodepth2's test_simple.py
+    rgb = colorize(disp, "magma", vmin=None, percentile=95.0)[0]
+    array = (rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(array).save(path)
+
+
+def predict(
+    nets: LoadedNetworks,
+    source: str | Path,
+    out: str | Path,
+    batch_size: int = 8,
+    ext: str = "png",
+    device: torch.device | str = "cpu",
+    log: Callable[[str], None] | None = print,
+) -> list[Prediction]:
+    """Predict every frame of ``source`` (see :func:`read_frames`) and write the files to ``out``.
+
+    Returns:
+        One :class:`Prediction` per frame, in input order.
+    """
+    if ext not in COLOUR_EXTS:
+        raise ValueError(f"--ext {ext!r}: choose one of {COLOUR_EXTS}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size {batch_size}: must be at least 1")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    nets.depth.to(device).eval()
+    done: list[Prediction] = []
+    for batch in _batches(read_frames(source), batch_size):
+        names, images = zip(*batch, strict=True)
+        for name, disp in zip(names, predict_disparities(nets, list(images), device), strict=True):
+            pred = Prediction(name, out / f"{name}_disp.npy", out / f"{name}_disp.{ext}")
+            np.save(pred.disp, disp[0, 0].numpy())
+            _save_picture(disp, pred.picture)
+            if nets.stereo_trained:
+                pred.depth = out / f"{name}_depth.npy"
+                np.save(pred.depth, (STEREO_SCALE_FACTOR / disp[0, 0]).numpy())
+            done.append(pred)
+        if log:
+            log(f"predict: {len(done)} frame(s) done, last {names[-1]} -> {out}")
+    return done
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="an image, a folder of images, or a video / animated GIF")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", help="mono checkpoint (.ckpt)")
+    src.add_argument("--weights", help="Monodepth2 weights folder (encoder.pth, depth.pth)")
+    parser.add_argument("--out", default="predictions", help="output folder")
+    parser.add_argument("--batch-size", type=int, default=8, help="frames per forward pass")
+    parser.add_argument("--ext", default="png", choices=COLOUR_EXTS, help="colour map format")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
+
+
+def run(ns: argparse.Namespace) -> list[Prediction]:
+    device = ns.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        nets = load_networks(ns.ckpt or ns.weights, with_pose=False)
+        preds = predict(nets, ns.input, ns.out, ns.batch_size, ns.ext, device)
+    except (ValueError, FileNotFoundError, VideoBackendError) as err:  # incl. CheckpointError
+        raise SystemExit(f"mono predict: {err}") from None
+    kind = "disparity + metric depth" if nets.stereo_trained else "disparity (up to scale)"
+    print(f"wrote {kind} for {len(preds)} frame(s) to {ns.out}")
+    return preds
+
+
+COMMANDS = {"predict": (add_arguments, run)}
