@@ -37,6 +37,11 @@ def run_lightning(args: list[str] | None) -> None:
     """LightningCLI over DepthModel and KittiDataModule."""
     from pytorch_lightning.cli import LightningCLI
 
+    from mono.callbacks import (
+        PreemptionCheckpoint,
+        check_checkpoint_file,
+        with_atomic_checkpoint_io,
+    )
     from mono.data.datamodule import KittiDataModule
     from mono.module import DepthModel
 
@@ -46,11 +51,27 @@ def run_lightning(args: list[str] | None) -> None:
             parser.link_arguments("data.width", "model.width")
             parser.link_arguments("data.frame_ids", "model.frame_ids")
 
+        def _parse_ckpt_path(self) -> None:
+            # LightningCLI reads --ckpt_path's hyper-parameters with torch.load before the
+            # trainer's CheckpointIO sees the file: check it first for a clear error.
+            subcommand = self.config.get("subcommand")
+            ckpt_path = subcommand and self.config[subcommand].get("ckpt_path")
+            if ckpt_path and os.path.isfile(ckpt_path):
+                check_checkpoint_file(ckpt_path)
+            super()._parse_ckpt_path()
+
+        def instantiate_trainer(self, **kwargs):
+            # Checkpoints are written atomically unless the config names its own CheckpointIO.
+            plugins = self._get(self.config_init, "trainer", default={}).get("plugins")
+            return super().instantiate_trainer(plugins=with_atomic_checkpoint_io(plugins), **kwargs)
+
     MonoCLI(
         DepthModel,
         KittiDataModule,
         args=args,
         save_config_kwargs={"overwrite": True},
+        # Always present, whatever the config's callback list: SIGTERM saves last.ckpt.
+        trainer_defaults={"callbacks": [PreemptionCheckpoint()]},
         seed_everything_default=0,
         parser_kwargs={"description": "mono: self-supervised monocular depth training"},
     )

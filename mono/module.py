@@ -7,8 +7,10 @@ Frame ids select the training mode as in Monodepth2: ``["0", "-1", "1"]`` monocu
 from __future__ import annotations
 
 import math
+import random
 from typing import Literal
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
@@ -61,6 +63,8 @@ class DepthModel(pl.LightningModule):
         eval_scaling: "median" (per-image median scaling, mono models), "stereo" (fixed x5.4 for
             the 0.1 m stereo-baseline convention) or "none".
         eval_max_depth: ground truth beyond this depth is ignored in metrics (KITTI: 80 m).
+        init_weights: a Monodepth2 weights folder (encoder.pth, depth.pth, optionally
+            pose_encoder.pth, pose.pth) to start from: fine-tuning. A resumed checkpoint wins.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class DepthModel(pl.LightningModule):
         eval_crop: Literal["garg", "none"] = "garg",
         eval_scaling: Literal["median", "stereo", "none"] = "median",
         eval_max_depth: float = 80.0,
+        init_weights: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -151,6 +156,18 @@ class DepthModel(pl.LightningModule):
             if predictive_mask and self.self_supervised
             else None
         )
+
+    def setup(self, stage: str) -> None:
+        # Lightning restores a resumed checkpoint after setup(), so resuming wins over this.
+        if (
+            stage == "fit"
+            and self.hparams.init_weights
+            and not getattr(self, "_initialised", False)
+        ):
+            from mono.export import init_model_from_monodepth2
+
+            init_model_from_monodepth2(self, self.hparams.init_weights)
+            self._initialised = True
 
     # ----------------------------------------------------------------------------- wiring
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
@@ -338,3 +355,55 @@ class DepthModel(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
         }
+
+    # ----------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The global RNG draws the auto-mask tie-break noise. The data loaders use private
+        # generators, so nothing else draws from it between steps, and restoring it on resume
+        # makes the continued run repeat the uninterrupted one bit for bit.
+        checkpoint["rng_states"] = rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        resuming_fit = self._trainer is not None and self._trainer.state.fn == "fit"
+        if resuming_fit and "rng_states" in checkpoint:
+            set_rng_states(checkpoint["rng_states"])
+
+
+def rng_states() -> dict:
+    """The global torch, CUDA (if initialised), numpy and Python RNG states, as plain types
+    that ``torch.load(weights_only=True)`` accepts."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    version, state, gauss = random.getstate()
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": {"version": version, "state": list(state), "gauss": gauss},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    """Restore what :func:`rng_states` captured (CUDA only with the same number of devices)."""
+    torch.set_rng_state(states["torch"])
+    n = states["numpy"]
+    np.random.set_state(  # noqa: NPY002 (the legacy global state is what code may use)
+        (
+            "MT19937",
+            n["keys"].numpy().astype(np.uint32),
+            n["pos"],
+            n["has_gauss"],
+            n["cached_gaussian"],
+        )
+    )
+    p = states["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    cuda = states.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)

@@ -194,6 +194,9 @@ class KittiDataModule(pl.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
             persistent_workers=workers > 0,
             worker_init_fn=worker_init_fn,
+            # Each new iterator draws worker seeds from this generator; with the default (the
+            # global RNG) a resumed run would shift the training noise stream by those draws.
+            generator=torch.Generator().manual_seed(self.hparams.seed),
             **kwargs,
         )
 

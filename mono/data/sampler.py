@@ -9,6 +9,7 @@ the permutation across ``num_replicas`` processes.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -138,16 +139,30 @@ class ResumableRandomSampler(DistributedSampler):
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Resume at ``state``: same epoch, skipping what was consumed.
 
+        A state saved with another number of replicas (a run resumed on fewer or more GPUs)
+        is converted: ranks take interleaved indices, so after ``k`` samples each the whole
+        job has consumed the first ``k x replicas`` indices of the epoch's permutation, and
+        each new rank skips ``k x old // new`` (fewer than ``new`` samples are seen twice).
+
         Raises:
-            ValueError: the state comes from a different dataset length or world size, where
-                the same position would mean different samples.
+            ValueError: the state comes from a dataset of another length, where the same
+                position would mean different samples.
         """
-        for key in ("dataset_len", "num_replicas"):
-            if key in state and state[key] != getattr(self, key):
-                raise ValueError(
-                    f"sampler state has {key}={state[key]} but this run has "
-                    f"{getattr(self, key)}: cannot resume mid-epoch"
-                )
+        if "dataset_len" in state and state["dataset_len"] != self.dataset_len:
+            raise ValueError(
+                f"sampler state has dataset_len={state['dataset_len']} but this run has "
+                f"{self.dataset_len}: cannot resume mid-epoch on different data"
+            )
+        consumed = int(state["consumed"])
+        old_replicas = int(state.get("num_replicas", self.num_replicas))
+        if old_replicas != self.num_replicas:
+            consumed = consumed * old_replicas // self.num_replicas
+            warnings.warn(
+                f"resuming mid-epoch on {self.num_replicas} processes from a state saved on "
+                f"{old_replicas}: each process skips {consumed} samples of epoch "
+                f"{int(state['epoch'])}",
+                stacklevel=2,
+            )
         self.seed = int(state["seed"])
         self.epoch = int(state["epoch"])
-        self.skip(min(int(state["consumed"]), self.num_samples))
+        self.skip(min(consumed, self.num_samples))

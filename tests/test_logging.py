@@ -1,0 +1,102 @@
+"""Watching a run: scalars and the loss's pictures reach TensorBoard and an offline wandb run."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from mono.callbacks import ImageLogger, Throughput
+from mono.data.datamodule import KittiDataModule
+from mono.module import DepthModel
+
+PANELS = ["automask", "disparity", "target", "warped_source", "winner"]
+
+
+class RngCheckingImageLogger(ImageLogger):
+    """Records whether logging pictures moved the global RNG (it must not: same weights)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.moved: list[bool] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        before = torch.get_rng_state()
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        self.moved.append(not torch.equal(before, torch.get_rng_state()))
+
+
+def _decode(event) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(event.encoded_image_string)).convert("RGB"))
+
+
+@pytest.mark.slow
+def test_tensorboard_and_wandb_get_scalars_and_images(synthetic_root, tmp_path):
+    import wandb
+
+    pl.seed_everything(0, workers=True)
+    data = KittiDataModule(
+        root=str(synthetic_root),
+        split="splits",
+        height=64,
+        width=192,
+        batch_size=2,
+        num_workers=0,
+        intrinsics="calib",
+        limit_train_samples=4,
+    )
+    model = DepthModel(height=64, width=192, pretrained=False)
+    tb = TensorBoardLogger(str(tmp_path), name="tb")
+    wb = WandbLogger(project="mono-test", save_dir=str(tmp_path), offline=True)
+    images = RngCheckingImageLogger(every_n_steps=1, max_images=2)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=2,
+        limit_val_batches=0,
+        log_every_n_steps=1,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=str(tmp_path),
+        logger=[tb, wb],
+        callbacks=[LearningRateMonitor(logging_interval="step"), Throughput(), images],
+    )
+    try:
+        trainer.fit(model, data)
+        run_dir = wb.experiment.dir
+    finally:
+        wandb.finish()
+
+    # The progress bar shows the loss and the throughput.
+    assert {"loss", "img/s"} <= set(trainer.progress_bar_metrics)
+    assert images.moved == [False, False]
+
+    events = EventAccumulator(tb.log_dir, size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {
+        "train/loss",
+        "train/reprojection",
+        "train/smoothness",
+        "train/images_per_sec",
+        "lr-Adam",
+    } <= scalars, scalars
+    assert [f"images/{p}" for p in PANELS] == sorted(events.Tags()["images"])
+    disparity = events.Images("images/disparity")
+    assert [e.step for e in disparity] == [1, 2]
+    picture = _decode(disparity[-1])
+    assert picture.shape[0] == 64 and picture.shape[1] >= 2 * 192  # two samples side by side
+    assert np.ptp(picture.astype(int), axis=2).max() > 50  # magma: coloured, not grey
+    mask = _decode(events.Images("images/automask")[-1])
+    assert set(np.unique(mask)) <= {0, 255} and (mask == 255).any()  # binary, some pixels used
+
+    # wandb (offline) stores each logged picture as a file in the run's media folder.
+    media = {p.name.split("_")[0] for p in Path(run_dir).rglob("*.png")}
+    assert {"disparity", "automask"} <= media, media
