@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from mono.data.augment import prepare_batch
@@ -99,7 +100,8 @@ class DepthModel(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        check_input_size(height, width)
+        if depth_net == "resnet":  # the Eigen net takes any size
+            check_input_size(height, width)
         self.frame_ids = list(parse_frame_ids(frame_ids, name="model.frame_ids"))
         self.source_ids = self.frame_ids[1:]
         self.temporal_ids = [f for f in self.source_ids if f != "s"]
@@ -108,7 +110,13 @@ class DepthModel(pl.LightningModule):
                 f"model.training_mode='{training_mode}': "
                 "choose self_supervised, supervised or hybrid"
             )
-        self.supervised_losses = dict(supervised_losses or {"silog": 1.0})
+        self.supervised_losses = dict(
+            {"silog": 1.0} if supervised_losses is None else supervised_losses
+        )
+        if training_mode != "self_supervised" and not self.supervised_losses:
+            raise ValueError(
+                f"model.supervised_losses is empty: training_mode='{training_mode}' needs a term"
+            )
         unknown = sorted(set(self.supervised_losses) - set(SUPERVISED_LOSSES))
         if unknown:
             raise ValueError(
@@ -139,6 +147,8 @@ class DepthModel(pl.LightningModule):
         if depth_net == "eigen":
             depth_kwargs = {"height": height, "width": width}
         self.depth = build_depth_net(depth_net, **depth_kwargs)
+        if predictive_mask and self.self_supervised and depth_net != "resnet":
+            raise ValueError("model.predictive_mask needs model.depth_net='resnet'")
         needs_pose = self.self_supervised and bool(self.temporal_ids)
         if needs_pose and pose_model_type == "shared" and depth_net != "resnet":
             raise ValueError("model.pose_model_type='shared' needs model.depth_net='resnet'")
@@ -260,7 +270,11 @@ class DepthModel(pl.LightningModule):
         return terms, depth_out, detail
 
     def supervised_loss(self, depth_out: DepthOutput, views: Views) -> dict[str, Tensor]:
-        """Weighted supervised terms on full-resolution depth against the batch's ground truth."""
+        """Weighted supervised terms on full-resolution depth against the batch's ground truth.
+
+        The ground truth stays at its native size: each prediction is resized to its own
+        sample's size inside the zero padding (which is invalid ground truth), as the metrics do.
+        """
         if views.depth_gt is None:
             raise ValueError(
                 "model.training_mode needs ground truth but the batch has none: set data.depth "
@@ -268,9 +282,7 @@ class DepthModel(pl.LightningModule):
             )
         _, depth = disp_to_depth(depth_out.disps[0], self.hparams.min_depth, self.hparams.max_depth)
         gt = views.depth_gt
-        pred = torch.nn.functional.interpolate(
-            depth, size=gt.shape[-2:], mode="bilinear", align_corners=False
-        )
+        pred = resize_into_padding(depth, views.sizes, gt.shape[-2:])
         valid = (gt > self.hparams.min_depth) & (gt < self.hparams.max_depth)
         out = {}
         total = depth.new_zeros(())
@@ -407,3 +419,22 @@ def set_rng_states(states: dict) -> None:
     cuda = states.get("cuda")
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
+
+
+def resize_into_padding(depth: Tensor, sizes: Tensor, padded: tuple[int, int]) -> Tensor:
+    """Predictions laid out like zero-padded native-size ground truth.
+
+    Args:
+        depth: (B, 1, h, w) predicted depth at the network size.
+        sizes: (B, 2) native (height, width) of each sample's ground truth.
+        padded: (Hg, Wg) size of the padded ground-truth batch.
+
+    Returns:
+        (B, 1, Hg, Wg): each sample resized bilinearly (``align_corners=False``) to its native
+        size at the top left, 1 in the padding (masked out by the zero ground truth there).
+    """
+    out = []
+    for i, (h, w) in enumerate(sizes.tolist()):
+        x = F.interpolate(depth[i : i + 1], size=(h, w), mode="bilinear", align_corners=False)
+        out.append(F.pad(x, (0, padded[1] - w, 0, padded[0] - h), value=1.0))
+    return torch.cat(out)
