@@ -224,7 +224,7 @@ def _print_config(capsys, *configs, extra=()):
     ("delta", "mode", "frame_ids"),
     [
         ("synthetic_supervised.yaml", "supervised", ["0"]),
-        ("synthetic_hybrid.yaml", "hybrid", ["0", "-1", "1"]),
+        ("synthetic_hybrid.yaml", "hybrid", ["0", "-1", "1", "s"]),
     ],
 )
 def test_mode_configs_are_deltas_on_the_synthetic_config(capsys, delta, mode, frame_ids):
