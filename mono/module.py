@@ -101,7 +101,10 @@ class DepthModel(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         if depth_net == "resnet":  # the Eigen net takes any size
-            check_input_size(height, width)
+            try:
+                check_input_size(height, width)
+            except ValueError as err:
+                raise ValueError(f"data.height/data.width (model.height/width): {err}") from None
         self.frame_ids = list(parse_frame_ids(frame_ids, name="model.frame_ids"))
         self.source_ids = self.frame_ids[1:]
         self.temporal_ids = [f for f in self.source_ids if f != "s"]
