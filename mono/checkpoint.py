@@ -7,15 +7,21 @@ corrupt file, a wrong architecture or a mismatched input size fails the same cle
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from mono.nets import PoseNet, build_depth_net
-from mono.nets.monodepth2_format import load_monodepth2, load_state_checked
+from mono.nets import DepthNet, PoseNet, build_depth_net
+from mono.nets.monodepth2_format import (
+    ENCODER_META_KEYS,
+    load_monodepth2,
+    load_state_checked,
+)
 
 
 class CheckpointError(ValueError):
@@ -132,3 +138,66 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
         source=str(source),
         hparams=hp,
     )
+
+
+def init_model_from_monodepth2(
+    model: nn.Module, folder: str | Path, *, allow_size_change: bool = False
+) -> list[str]:
+    """Copy Monodepth2 weights into a model's ``depth`` (and ``pose``) networks to fine-tune.
+
+    Args:
+        model: an object with ``depth`` (a ResNet :class:`DepthNet`), ``pose`` (PoseNet or
+            None) and ``hparams.height`` / ``hparams.width``, e.g. :class:`mono.module.DepthModel`.
+        folder: ``encoder.pth`` + ``depth.pth`` [+ ``pose_encoder.pth`` + ``pose.pth``].
+        allow_size_change: fine-tune at another resolution than the weights were trained at
+            (as Monodepth2's 1024 x 320 models start from 640 x 192 ones).
+
+    Returns:
+        The parts loaded, ``["depth"]`` or ``["depth", "pose"]``; a model pose network with no
+        pose files keeps its initialisation (a warning says so).
+
+    Raises:
+        FileNotFoundError, ValueError: missing files; the training size differs from the
+            model's; or keys / shapes that do not fit (all named).
+    """
+    folder = Path(folder)
+    if not isinstance(model.depth, DepthNet):
+        raise ValueError("Monodepth2 weights need model.depth_net='resnet'")
+    for name in ("encoder.pth", "depth.pth"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name} not found (a Monodepth2 weights folder)")
+
+    def read(name: str) -> dict[str, Any]:
+        return torch.load(folder / name, map_location="cpu", weights_only=True)
+
+    encoder = read("encoder.pth")
+    size = (encoder.get("height"), encoder.get("width"))
+    want = (int(model.hparams.height), int(model.hparams.width))
+    if size != want and not allow_size_change:
+        raise ValueError(
+            f"{folder / 'encoder.pth'} was trained at height x width {size[0]} x {size[1]} but "
+            f"the model is {want[0]} x {want[1]}; set data.height/data.width to match or allow "
+            "a size change explicitly (allow_size_change=True)"
+        )
+    state = {k: v for k, v in encoder.items() if k not in ENCODER_META_KEYS}
+    load_state_checked(model.depth.encoder, state, str(folder / "encoder.pth"))
+    load_state_checked(model.depth.decoder, read("depth.pth"), str(folder / "depth.pth"))
+    loaded = ["depth"]
+    pose = getattr(model, "pose", None)
+    if pose is not None:
+        if not (folder / "pose.pth").is_file():
+            warnings.warn(
+                f"{folder} has no pose.pth: the pose network keeps its initialisation",
+                stacklevel=2,
+            )
+            return loaded
+        if pose.encoder is not None:
+            if not (folder / "pose_encoder.pth").is_file():
+                raise FileNotFoundError(
+                    f"{folder / 'pose_encoder.pth'} not found, but model.pose_model_type is "
+                    "'separate'; choose the pose kind the weights were trained with"
+                )
+            load_state_checked(pose.encoder, read("pose_encoder.pth"), f"{folder}/pose_encoder.pth")
+        load_state_checked(pose.head, read("pose.pth"), str(folder / "pose.pth"))
+        loaded.append("pose")
+    return loaded

@@ -177,7 +177,7 @@ class DepthModel(pl.LightningModule):
             and self.hparams.init_weights
             and not getattr(self, "_initialised", False)
         ):
-            from mono.export import init_model_from_monodepth2
+            from mono.checkpoint import init_model_from_monodepth2
 
             init_model_from_monodepth2(self, self.hparams.init_weights)
             self._initialised = True

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from mono.checkpoint import CheckpointError, load_networks
+from mono.checkpoint import CheckpointError, init_model_from_monodepth2, load_networks
 from mono.cli import main
 from mono.export import (
     export_networks,
-    init_model_from_monodepth2,
     load_encoder,
     load_pt,
 )
