@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)  ## create .venv and install mono with pinned dependencies
 
 train: $(STAMP)  ## the main job: render synthetic drives, train on CPU, evaluate on held-out drives
-	$(BIN)/mono fit --config configs/synthetic.yaml
+	$(BIN)/mono fit --config configs/synthetic.yaml --ckpt_path last  # continues an interrupted run
 	$(BIN)/mono test --config configs/synthetic.yaml --ckpt_path runs/synthetic/checkpoints/last.ckpt
 
 test: $(STAMP)  ## run the whole test suite (slow end-to-end tests included)

@@ -35,21 +35,27 @@ def _configure_threads() -> None:
 
 def run_lightning(args: list[str] | None) -> None:
     """LightningCLI over DepthModel and KittiDataModule."""
+    from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
     from pytorch_lightning.cli import LightningCLI
 
-    from mono.callbacks import (
-        PreemptionCheckpoint,
+    from mono.checkpointing import (
         check_checkpoint_file,
+        check_run_folder,
+        place_checkpoints,
+        remove_partial_files,
         with_atomic_checkpoint_io,
     )
     from mono.data.datamodule import KittiDataModule
     from mono.module import DepthModel
+    from mono.stopping import NonFiniteGuard, PreemptionCheckpoint
 
     class MonoCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.height", "model.height")
             parser.link_arguments("data.width", "model.width")
             parser.link_arguments("data.frame_ids", "model.frame_ids")
+            # One option places the whole run: the logger writes below the run folder too.
+            parser.link_arguments("trainer.default_root_dir", "trainer.logger.init_args.save_dir")
 
         def _parse_ckpt_path(self) -> None:
             # LightningCLI reads --ckpt_path's hyper-parameters with torch.load before the
@@ -61,20 +67,45 @@ def run_lightning(args: list[str] | None) -> None:
             super()._parse_ckpt_path()
 
         def instantiate_trainer(self, **kwargs):
+            trainer_config = self._get(self.config_init, "trainer", default={})
+            _drop_switched_off_callbacks(trainer_config, ModelCheckpoint, LearningRateMonitor)
             # Checkpoints are written atomically unless the config names its own CheckpointIO.
-            plugins = self._get(self.config_init, "trainer", default={}).get("plugins")
-            return super().instantiate_trainer(plugins=with_atomic_checkpoint_io(plugins), **kwargs)
+            plugins = with_atomic_checkpoint_io(trainer_config.get("plugins"))
+            trainer = super().instantiate_trainer(plugins=plugins, **kwargs)
+            place_checkpoints(trainer)
+            if self.subcommand == "fit" and not trainer.fast_dev_run:
+                removed = remove_partial_files(trainer)
+                for folder in sorted({path.parent for path in removed}):
+                    count = sum(path.parent == folder for path in removed)
+                    print(f"removed {count} unfinished checkpoint file(s) in {folder}", flush=True)
+                if not self._get(self.config, "ckpt_path"):
+                    check_run_folder(trainer)
+            return trainer
 
     MonoCLI(
         DepthModel,
         KittiDataModule,
         args=args,
         save_config_kwargs={"overwrite": True},
-        # Always present, whatever the config's callback list: SIGTERM saves last.ckpt.
-        trainer_defaults={"callbacks": [PreemptionCheckpoint()]},
+        # Always present, whatever the config's callback list: SIGTERM/SIGINT save last.ckpt,
+        # and a NaN stops the run before it reaches a checkpoint.
+        trainer_defaults={"callbacks": [PreemptionCheckpoint(), NonFiniteGuard()]},
         seed_everything_default=0,
         parser_kwargs={"description": "mono: self-supervised monocular depth training"},
     )
+
+
+def _drop_switched_off_callbacks(trainer_config: dict, checkpoint_type, lr_monitor_type) -> None:
+    """Honour ``--trainer.enable_checkpointing false`` and ``--trainer.logger false`` over a
+    config's callback list (Lightning refuses checkpoint callbacks without checkpointing, and a
+    learning-rate monitor without a logger)."""
+    callbacks = trainer_config.get("callbacks") or []
+    if trainer_config.get("enable_checkpointing") is False:
+        callbacks = [c for c in callbacks if not isinstance(c, checkpoint_type)]
+    if trainer_config.get("logger") is False:
+        callbacks = [c for c in callbacks if not isinstance(c, lr_monitor_type)]
+    if "callbacks" in trainer_config:
+        trainer_config["callbacks"] = callbacks
 
 
 def build_tool_parser() -> argparse.ArgumentParser:
@@ -93,13 +124,34 @@ def build_tool_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_code(err: Exception) -> int | None:
+    """The exit status of a run that stopped on purpose, or None for a real crash."""
+    from mono.checkpointing import RunFolderError
+    from mono.stopping import NonFiniteTrainingError, TrainingInterrupted
+
+    if isinstance(err, TrainingInterrupted):
+        return 130  # the shell's status for Ctrl-C
+    if isinstance(err, RunFolderError):
+        return 2
+    if isinstance(err, NonFiniteTrainingError):
+        return 1
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     _configure_threads()
     if argv and argv[0] in LIGHTNING_COMMANDS:
         # LightningCLI reads sys.argv itself when run from the shell (it warns when given both).
-        run_lightning(None if from_command_line else argv)
+        try:
+            run_lightning(None if from_command_line else argv)
+        except Exception as err:
+            code = _exit_code(err)
+            if code is None or not from_command_line:
+                raise
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            raise SystemExit(code) from None
         return
     parser = build_tool_parser()
     ns = parser.parse_args(argv)

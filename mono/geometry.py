@@ -225,17 +225,24 @@ def warp(
         K_inv: (B, 3, 3) inverse of ``K``.
 
     Returns:
-        (B, C, H, W) source image resampled into the target view.
+        (B, C, H, W) source image resampled into the target view; NaN at target pixels whose
+        reprojection is not finite (a diverged depth or pose), so the loss shows it.
     """
     _check_shape("warp: image_src", image_src, depth_tgt.shape[0], None, *depth_tgt.shape[-2:])
     grid = warp_grid(depth_tgt, T_src_tgt, K, K_inv)
-    return F.grid_sample(
+    # grid_sample's CPU backward crashes the process on a NaN coordinate. Coordinates beyond
+    # [-1, 1] read the border pixel with zero gradient either way, so clamping them changes
+    # nothing; non-finite ones are read at a safe place and their pixels set to NaN.
+    finite = torch.isfinite(grid).all(dim=-1)
+    safe = torch.where(finite.unsqueeze(-1), grid.clamp(-2.0, 2.0), grid.new_tensor(2.0))
+    warped = F.grid_sample(
         image_src,
-        grid.to(image_src.dtype),
+        safe.to(image_src.dtype),
         mode="bilinear",
         padding_mode="border",
         align_corners=True,
     )
+    return warped.masked_fill(~finite.unsqueeze(1), float("nan"))
 
 
 def warp_valid_mask(

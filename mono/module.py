@@ -66,6 +66,9 @@ class DepthModel(pl.LightningModule):
         eval_max_depth: ground truth beyond this depth is ignored in metrics (KITTI: 80 m).
         init_weights: a Monodepth2 weights folder (encoder.pth, depth.pth, optionally
             pose_encoder.pth, pose.pth) to start from: fine-tuning. A resumed checkpoint wins.
+        max_skipped_nonfinite: training steps with a NaN/inf loss or gradient to skip before
+            the run stops with a diagnosis (default 0: stop at the first; see
+            :class:`mono.stopping.NonFiniteGuard`).
     """
 
     def __init__(
@@ -97,9 +100,13 @@ class DepthModel(pl.LightningModule):
         eval_scaling: Literal["median", "stereo", "none"] = "median",
         eval_max_depth: float = 80.0,
         init_weights: str | None = None,
+        max_skipped_nonfinite: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if max_skipped_nonfinite < 0:
+            raise ValueError(f"model.max_skipped_nonfinite={max_skipped_nonfinite} must be >= 0")
+        self.last_loss_terms: dict[str, Tensor] = {}  # read by the non-finite guard
         if depth_net == "resnet":  # the Eigen net takes any size
             try:
                 check_input_size(height, width)
@@ -299,6 +306,7 @@ class DepthModel(pl.LightningModule):
     # ----------------------------------------------------------------------------- steps
     def training_step(self, views: Views, batch_idx: int) -> Tensor:
         terms, _, _ = self.compute_loss(views)
+        self.last_loss_terms = {k: v.detach() for k, v in terms.items()}
         bs = views.color.shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=bs)
         self.log("loss", terms["loss"].detach(), prog_bar=True, logger=False, batch_size=bs)
@@ -317,7 +325,13 @@ class DepthModel(pl.LightningModule):
         )
         model = batch_depth_metrics(depth, views.depth_gt, views.sizes, **kwargs)
         base = constant_depth_baseline(views.depth_gt, views.sizes, **kwargs)
+        # A diverged network scores infinitely badly, never "no value" (NaN marks images
+        # without valid ground truth, which are left out); a checkpoint callback monitoring
+        # the metric then still finds it, and never calls that model the best.
+        scored = ~torch.isnan(base["abs_rel"])  # images with valid ground truth
+        broken = ~torch.isfinite(depth.flatten(1)).all(dim=1) & scored
         for name, values in model.items():
+            values = values.masked_fill(broken, math.inf)
             values = values[~torch.isnan(values)]
             if values.numel():
                 self.log(

@@ -123,7 +123,8 @@ def test_two_process_ddp_shards_data_reduces_metrics_and_saves_once(synthetic_ro
 
     # ddp_fork also hands rank 0's weights back through <root>/.temp.ckpt: not a checkpoint.
     saves = [line.split() for line in log.read_text().splitlines() if ".temp.ckpt" not in line]
-    assert saves == [["0", str(ck / "last.ckpt")], ["0", str(ck / "best-step=2.ckpt")]]
+    # Step 2 ends the epoch: last.ckpt waits for the epoch's validation (which wrote best).
+    assert saves == [["0", str(ck / "best-step=2.ckpt")], ["0", str(ck / "last.ckpt")]]
     assert sorted(p.name for p in ck.iterdir()) == ["best-step=2.ckpt", "last.ckpt"]
     assert torch.load(ck / "last.ckpt", weights_only=True)["global_step"] == 2
     events = list((tmp_path / "tb").rglob("events.out.tfevents.*"))

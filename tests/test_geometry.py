@@ -272,3 +272,20 @@ def test_warp_grid_stays_precise_under_autocast():
     assert grid.dtype == torch.float32
     u = (grid[0, 0, :, 0] + 1) * (640 - 1) / 2
     assert torch.allclose(u, torch.arange(640.0) + 0.25, atol=1e-3)
+
+
+def test_warp_marks_non_finite_reprojections_nan_and_backpropagates_without_crashing():
+    """A NaN in the pose made grid_sample's CPU backward segfault; now those pixels are NaN
+    and the backward pass runs (the non-finite guard then stops the run)."""
+    image = torch.rand(1, 3, 6, 8, requires_grad=True)
+    depth = torch.full((1, 1, 6, 8), 5.0)
+    depth[0, 0, 2, 3] = float("nan")
+    K = torch.tensor([[[4.0, 0, 3.5], [0, 4.0, 2.5], [0, 0, 1]]])
+    T = torch.eye(4).unsqueeze(0)
+    out = warp(image, depth, T, K, torch.linalg.inv(K))
+    assert torch.isnan(out[0, :, 2, 3]).all()
+    finite = torch.ones(6, 8, dtype=torch.bool)
+    finite[2, 3] = False
+    assert torch.allclose(out[0][:, finite], image[0][:, finite], atol=1e-5)  # identity
+    out.nan_to_num().sum().backward()
+    assert torch.isfinite(image.grad).all()

@@ -245,12 +245,13 @@ class KittiDataModule(pl.LightningDataModule):
         """
         if self.train_sampler is None:
             return {}
-        consumed = None
+        consumed, epoch_done = None, False
         trainer = self.trainer
         if trainer is not None:
-            batches = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-            consumed = batches * self.hparams.batch_size
-        return {"train_sampler": self.train_sampler.state_dict(consumed)}
+            progress = trainer.fit_loop.epoch_loop.batch_progress
+            consumed = progress.current.processed * self.hparams.batch_size
+            epoch_done = progress.is_last_batch and progress.current.processed > 0
+        return {"train_sampler": self.train_sampler.state_dict(consumed, epoch_done)}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore the sampler position, now or when the train loader is next built."""

@@ -14,6 +14,7 @@ not a flip runs batched on the training device (:func:`mono.data.augment.prepare
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +100,12 @@ def load_dense_depth(path: Path) -> np.ndarray:
 
 
 def worker_init_fn(worker_id: int) -> None:
-    """One torch thread per DataLoader worker: workers run in parallel already."""
+    """One torch thread per DataLoader worker (workers run in parallel already), and no
+    reaction to SIGTERM/SIGINT: clusters and Ctrl-C signal the whole process group, and only
+    the main process may act on them (a worker that dies first takes the run down unsaved)."""
     torch.set_num_threads(1)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Listings:

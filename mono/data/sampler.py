@@ -120,18 +120,25 @@ class ResumableRandomSampler(DistributedSampler):
             raise ValueError(f"ResumableRandomSampler.skip: n={n} not in [0, {self.num_samples}]")
         self.start = n
 
-    def state_dict(self, consumed: int | None = None) -> dict[str, int]:
-        """Position in the data stream.
+    def state_dict(self, consumed: int | None = None, epoch_done: bool = False) -> dict[str, int]:
+        """Position in the data stream: the next sample to draw.
 
         Args:
             consumed: indices of the current epoch this rank has really trained on (batches
                 done x batch size). Defaults to how many the iterator handed out, which runs
                 ahead of training by the DataLoader's prefetch.
+            epoch_done: the training loop has taken the epoch's last batch. The position is
+                then the start of the next epoch: a loader restored from it may draw its first
+                indices (DataLoader workers prefetch when the iterator is created) before the
+                training loop announces the new epoch, and must draw them from that epoch.
         """
+        epoch, consumed = self.epoch, self.yielded if consumed is None else int(consumed)
+        if epoch_done:
+            epoch, consumed = epoch + 1, 0
         return {
             "seed": self.seed,
-            "epoch": self.epoch,
-            "consumed": self.yielded if consumed is None else int(consumed),
+            "epoch": epoch,
+            "consumed": consumed,
             "dataset_len": self.dataset_len,
             "num_replicas": self.num_replicas,
         }
