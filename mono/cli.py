@@ -35,7 +35,7 @@ def _configure_threads() -> None:
 
 def run_lightning(args: list[str] | None) -> None:
     """LightningCLI over DepthModel and KittiDataModule."""
-    from pytorch_lightning.cli import LightningCLI
+    from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
     from mono.callbacks import (
         PreemptionCheckpoint,
@@ -44,6 +44,13 @@ def run_lightning(args: list[str] | None) -> None:
     )
     from mono.data.datamodule import KittiDataModule
     from mono.module import DepthModel
+
+    class MonoArgumentParser(LightningArgumentParser):
+        def print_usage(self, file=None) -> None:
+            # Called only before a parse error: the full usage of `mono fit` is some 70 lines,
+            # which would bury the one line that says what was wrong (`--help` still has it).
+            prog = self.prog.replace(" [options]", "")
+            (file or sys.stdout).write(f"usage: {prog} [options]\n")
 
     class MonoCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
@@ -73,7 +80,11 @@ def run_lightning(args: list[str] | None) -> None:
         # Always present, whatever the config's callback list: SIGTERM saves last.ckpt.
         trainer_defaults={"callbacks": [PreemptionCheckpoint()]},
         seed_everything_default=0,
-        parser_kwargs={"description": "mono: self-supervised monocular depth training"},
+        parser_class=MonoArgumentParser,
+        parser_kwargs={
+            "prog": "mono",
+            "description": "mono: self-supervised monocular depth training",
+        },
     )
 
 

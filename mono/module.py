@@ -26,6 +26,8 @@ from mono.nets import (
     DEPTH_NETS,
     POSE_KINDS,
     DepthDecoder,
+    DepthNetName,
+    PoseKind,
     PoseNet,
     build_depth_net,
     check_input_size,
@@ -73,10 +75,10 @@ class DepthModel(pl.LightningModule):
         height: int = 192,
         width: int = 640,
         frame_ids: list[str] = ("0", "-1", "1"),  # type: ignore[assignment]
-        depth_net: str = "resnet",
+        depth_net: DepthNetName = "resnet",
         num_layers: int = 18,
         pretrained: bool = True,
-        pose_model_type: str = "separate",
+        pose_model_type: PoseKind = "separate",
         scales: list[int] = (0, 1, 2, 3),  # type: ignore[assignment]
         min_depth: float = 0.1,
         max_depth: float = 100.0,

@@ -9,7 +9,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from mono.data.kitti import (
+    DepthMode,
+    ImgExt,
+    IntrinsicsSource,
     KittiRawDataset,
+    StereoBaseline,
     check_options,
     collate,
     parse_frame_ids,
@@ -74,10 +78,10 @@ class KittiDataModule(pl.LightningDataModule):
         batch_size: int = 12,
         val_batch_size: int | None = None,
         num_workers: int = 4,
-        img_ext: str = "auto",
-        intrinsics: str = "monodepth2",
-        stereo_baseline: float | str = 0.1,
-        depth: str = "auto",
+        img_ext: ImgExt = "auto",
+        intrinsics: IntrinsicsSource = "monodepth2",
+        stereo_baseline: StereoBaseline = 0.1,
+        depth: DepthMode = "auto",
         seed: int = 0,
         limit_train_samples: int | None = None,
         synthesize: str | None = None,

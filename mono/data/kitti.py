@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -26,9 +27,14 @@ from mono.data.sampler import derive_seed
 from mono.data.splits import SplitEntry
 from mono.types import Batch
 
-IMG_EXTS = ("auto", "png", "jpg")
-INTRINSICS = ("monodepth2", "calib")
-DEPTH_MODES = ("none", "lidar", "dense", "auto")
+# Choice options as Literal types, so that the command line rejects a typo while parsing.
+ImgExt = Literal["auto", "png", "jpg"]
+IntrinsicsSource = Literal["monodepth2", "calib"]
+DepthMode = Literal["none", "lidar", "dense", "auto"]
+StereoBaseline = float | Literal["calib"]  # metres, or each date's calibration
+IMG_EXTS: tuple[str, ...] = get_args(ImgExt)
+INTRINSICS: tuple[str, ...] = get_args(IntrinsicsSource)
+DEPTH_MODES: tuple[str, ...] = get_args(DepthMode)
 OTHER_SIDE = {"l": "r", "r": "l"}
 IDENTITY_JITTER = np.array([1.0, 1.0, 1.0, 0.0], dtype=np.float32)
 # Monodepth2's colour augmentation: ColorJitter(0.2, 0.2, 0.2, 0.1) applied half of the time.
