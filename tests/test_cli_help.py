@@ -5,7 +5,9 @@ Everything here stops at argument parsing (``--data.root`` need not exist).
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +83,45 @@ def test_depth_net_choices_are_the_registry():
     from mono.nets import DEPTH_NETS, DepthNetName
 
     assert set(get_args(DepthNetName)) == set(DEPTH_NETS)
+
+
+# ---------------------------------------------------------------------------- help lines
+# jsonargparse appends "(type: ..., default: ...)" to every option; what precedes it is the
+# option's own entry of the class docstring's "Args:".
+_GENERATED = re.compile(r"\((required, )?type: .*\)\s*$", re.DOTALL)
+
+
+def _help_by_option(help_text: str, prefixes: tuple[str, ...]) -> dict[str, str]:
+    """``--prefix.name`` -> its help text (generated suffix removed), from argparse's layout."""
+    helps: dict[str, list[str]] = {}
+    current = None
+    for line in help_text.splitlines():
+        option = re.match(r"^  (--[\w.]+)(?:\s\S+)*?(?:\s{2,}(\S.*))?$", line)
+        if option and option.group(1).startswith(prefixes):
+            current = option.group(1)
+            helps[current] = [option.group(2) or ""]
+        elif current and re.match(r"^\s{8,}\S", line):
+            helps[current].append(line.strip())
+        else:
+            current = None
+    return {name: _GENERATED.sub("", " ".join(lines)).strip() for name, lines in helps.items()}
+
+
+def test_every_model_and_data_option_has_its_own_help_line(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["mono"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--help"])
+    assert exit_info.value.code == 0
+    helps = _help_by_option(capsys.readouterr().out, ("--model.", "--data."))
+    # Every constructor argument is an option (the linked ones are set through data.*).
+    from mono.data.datamodule import KittiDataModule
+    from mono.module import DepthModel
+
+    linked = {"height", "width", "frame_ids"}
+    expected = {f"--model.{a}" for a in inspect.signature(DepthModel).parameters} - {
+        f"--model.{a}" for a in linked
+    }
+    expected |= {f"--data.{a}" for a in inspect.signature(KittiDataModule).parameters}
+    assert set(helps) == expected
+    missing = sorted(name for name, text in helps.items() if not text)
+    assert missing == []

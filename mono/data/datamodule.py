@@ -43,8 +43,8 @@ class KittiDataModule(pl.LightningDataModule):
         val_split: split whose ``val_files.txt`` validates; default None = ``split``'s.
         test_split: split whose ``test_files.txt`` tests; default None = ``split``'s if it has
             one, else ``"eigen"``.
-        height: network input height, a multiple of 32. Default 192.
-        width: network input width, a multiple of 32. Default 640.
+        height: network input height in pixels, a multiple of 32. Default 192.
+        width: network input width in pixels, a multiple of 32. Default 640.
         frame_ids: ``"0"`` first, then integer offsets and/or ``"s"`` (stereo partner). Default
             ``["0", "-1", "1"]`` (monocular). Test batches load only ``"0"``.
         batch_size: training batch size per process. Default 12.
