@@ -35,6 +35,7 @@ def _configure_threads() -> None:
 
 def run_lightning(args: list[str] | None) -> None:
     """LightningCLI over DepthModel and KittiDataModule."""
+    from jsonargparse.typing import register_type
     from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
     from mono.callbacks import (
@@ -43,7 +44,13 @@ def run_lightning(args: list[str] | None) -> None:
         with_atomic_checkpoint_io,
     )
     from mono.data.datamodule import KittiDataModule
+    from mono.data.kitti import FrameId, frame_id
     from mono.module import DepthModel
+
+    # Every frame id passes through frame_id (the check never matches), so `[0, -1, 1]` as
+    # Monodepth2 users type it is accepted, and configs, --print_config and checkpoints all
+    # hold the strings "0", "-1", "1" that the data and model layers expect.
+    register_type(FrameId, serializer=str, deserializer=frame_id, type_check=lambda v, t: False)
 
     class MonoArgumentParser(LightningArgumentParser):
         def print_usage(self, file=None) -> None:

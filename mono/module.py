@@ -18,7 +18,7 @@ from torch import Tensor
 
 from mono.data.augment import prepare_batch
 from mono.data.calib import STEREO_SCALE_FACTOR
-from mono.data.kitti import parse_frame_ids
+from mono.data.kitti import FrameId, parse_frame_ids
 from mono.geometry import disp_to_depth, pose_vec_to_mat
 from mono.losses import SUPERVISED_LOSSES
 from mono.metrics import batch_depth_metrics, constant_depth_baseline
@@ -97,7 +97,7 @@ class DepthModel(pl.LightningModule):
         self,
         height: int = 192,
         width: int = 640,
-        frame_ids: list[str] = ("0", "-1", "1"),  # type: ignore[assignment]
+        frame_ids: list[FrameId] = ("0", "-1", "1"),  # type: ignore[assignment]
         depth_net: DepthNetName = "resnet",
         num_layers: int = 18,
         pretrained: bool = True,

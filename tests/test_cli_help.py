@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+import yaml
 
 from mono.cli import main
 
@@ -125,3 +126,41 @@ def test_every_model_and_data_option_has_its_own_help_line(capsys, monkeypatch):
     assert set(helps) == expected
     missing = sorted(name for name, text in helps.items() if not text)
     assert missing == []
+
+
+# ---------------------------------------------------------------------------- frame ids
+def _printed_config(capsys, monkeypatch, *args: str) -> dict:
+    monkeypatch.setattr(sys, "argv", ["mono"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--print_config", "--data.root", "x", *args])
+    captured = capsys.readouterr()
+    assert exit_info.value.code in (0, None), captured.err
+    return yaml.safe_load(captured.out)
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("[0,-1,1]", ["0", "-1", "1"]),  # what Monodepth2 users type
+        ("[0, s]", ["0", "s"]),
+        ("[0,-1,1,s]", ["0", "-1", "1", "s"]),
+        ('["0","-1","1"]', ["0", "-1", "1"]),  # the stored form itself
+    ],
+)
+def test_frame_ids_accept_integers_and_are_stored_as_strings(capsys, monkeypatch, typed, stored):
+    config = _printed_config(capsys, monkeypatch, "--data.frame_ids", typed)
+    assert config["data"]["frame_ids"] == stored
+
+
+def test_frame_ids_in_a_config_file_accept_integers(capsys, monkeypatch, tmp_path):
+    config_file = tmp_path / "ids.yaml"
+    config_file.write_text("data:\n  frame_ids: [0, -1, 1, s]\n")
+    config = _printed_config(capsys, monkeypatch, "--config", str(config_file))
+    assert config["data"]["frame_ids"] == ["0", "-1", "1", "s"]
+
+
+def test_a_bad_frame_id_is_a_parse_error_naming_it(capsys, monkeypatch):
+    args = ["fit", "--data.frame_ids", "[0,x]", "--data.root", "x"]
+    error = _parse_error(capsys, monkeypatch, *args)
+    assert "data.frame_ids" in error and "'x'" in error
+    assert "Traceback" not in error

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from mono.data.kitti import (
     DepthMode,
+    FrameId,
     ImgExt,
     IntrinsicsSource,
     KittiRawDataset,
@@ -45,8 +46,8 @@ class KittiDataModule(pl.LightningDataModule):
             one, else ``"eigen"``.
         height: network input height in pixels, a multiple of 32. Default 192.
         width: network input width in pixels, a multiple of 32. Default 640.
-        frame_ids: ``"0"`` first, then integer offsets and/or ``"s"`` (stereo partner). Default
-            ``["0", "-1", "1"]`` (monocular). Test batches load only ``"0"``.
+        frame_ids: ``0`` first, then integer offsets and/or ``s`` (stereo partner), stored as
+            strings. Default ``["0", "-1", "1"]`` (monocular). Test batches load only ``"0"``.
         batch_size: training batch size per process. Default 12.
         val_batch_size: validation/test batch size; default None = ``batch_size``.
         num_workers: DataLoader worker processes (0 = load in the main process). Default 4.
@@ -74,7 +75,7 @@ class KittiDataModule(pl.LightningDataModule):
         test_split: str | None = None,
         height: int = 192,
         width: int = 640,
-        frame_ids: list[str] = ("0", "-1", "1"),  # type: ignore[assignment]
+        frame_ids: list[FrameId] = ("0", "-1", "1"),  # type: ignore[assignment]
         batch_size: int = 12,
         val_batch_size: int | None = None,
         num_workers: int = 4,

@@ -42,6 +42,30 @@ JITTER_LOW = np.array([0.8, 0.8, 0.8, -0.1], dtype=np.float32)
 JITTER_HIGH = np.array([1.2, 1.2, 1.2, 0.1], dtype=np.float32)
 
 
+class FrameId(str):
+    """Type of one frame id in option signatures: ``"0"``, an offset such as ``"-1"``, or ``"s"``.
+
+    Values are plain strings; the class only names the type, so that the command line
+    (:mod:`mono.cli`) can parse it with :func:`frame_id`, which also accepts integers.
+    """
+
+
+def frame_id(value: int | str) -> str:
+    """One frame id in its stored form: ``0`` -> ``"0"``, ``-1`` or ``"-1"`` -> ``"-1"``, ``"s"``.
+
+    Raises:
+        ValueError: for anything else, naming the value.
+    """
+    if value == "s":
+        return "s"
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            return str(int(value))
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is neither an integer offset nor 's'")
+
+
 def parse_frame_ids(frame_ids, name: str = "frame_ids") -> tuple[str, ...]:
     """Validate frame ids: ``"0"`` first, then distinct integer offsets and/or ``"s"``.
 
