@@ -3,7 +3,8 @@
 ``mono fit|validate|test`` are LightningCLI subcommands over :class:`mono.module.DepthModel`
 and :class:`mono.data.datamodule.KittiDataModule` (``--config configs/*.yaml`` plus dotted
 overrides such as ``--data.root /data/kitti_raw``). The other subcommands are plain tools.
-Nothing imports this module.
+``mono --help``, ``mono --version`` and ``mono <tool> --help`` import no torch (see
+:mod:`mono.tools`). Nothing imports this module.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from mono import __version__
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
 
@@ -101,6 +104,7 @@ def build_tool_parser() -> argparse.ArgumentParser:
         description="mono: self-supervised monocular depth (Monodepth2) on Lightning + kornia. "
         "Training: mono fit|validate|test --config CONFIG (see `mono fit --help`).",
     )
+    parser.add_argument("--version", action="version", version=f"mono {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in LIGHTNING_COMMANDS:
         sub.add_parser(name, help=f"LightningCLI {name} (see `mono {name} --help`)")
@@ -114,18 +118,19 @@ def build_tool_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
-    _configure_threads()
     if argv and argv[0] in LIGHTNING_COMMANDS:
+        _configure_threads()
         # LightningCLI reads sys.argv itself when run from the shell (it warns when given both).
         run_lightning(None if from_command_line else argv)
         return
     parser = build_tool_parser()
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(argv)  # --help and --version exit here, before torch is imported
     if ns.command is None:
         parser.print_help()
         raise SystemExit(2)
     from mono import tools
 
+    _configure_threads()
     tools.run(ns)
 
 

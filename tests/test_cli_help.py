@@ -16,7 +16,8 @@ from typing import get_args
 import pytest
 import yaml
 
-from mono.cli import main
+import mono
+from mono.cli import TOOLS_HELP, main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -164,3 +165,40 @@ def test_a_bad_frame_id_is_a_parse_error_naming_it(capsys, monkeypatch):
     error = _parse_error(capsys, monkeypatch, *args)
     assert "data.frame_ids" in error and "'x'" in error
     assert "Traceback" not in error
+
+
+# ---------------------------------------------------------------------------- light help
+_TORCH_AFTER = """
+import sys
+from mono.cli import main
+try:
+    main({args!r})
+except SystemExit as exit_:
+    print("exit:", exit_.code)
+print("torch imported:", "torch" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["--version"],
+        *[[tool, "--help"] for tool in TOOLS_HELP],
+    ],
+    ids=lambda args: " ".join(args),
+)
+def test_help_and_version_do_not_import_torch(args):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    code = _TORCH_AFTER.format(args=args)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["exit: 0", "torch imported: False"]
+
+
+def test_version_names_the_package_version():
+    result = _mono("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"mono {mono.__version__}"
