@@ -76,16 +76,26 @@ def _first(views, n: int):
 
 
 def log_images(logger, panels: dict[str, Tensor], step: int) -> None:
-    """Write (N, 3, H, W) pictures in [0, 1] as ``images/<name>`` to TensorBoard or wandb."""
+    """Write (N, 3, H, W) pictures in [0, 1] as ``images/<name>`` to TensorBoard or wandb.
+
+    Both receive 8-bit pictures, ``round(x * 255)``: wandb casts float arrays to uint8 without
+    scaling (0.7 -> 0, a black picture), and TensorBoard truncates where this rounds.
+    """
     from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
     if isinstance(logger, TensorBoardLogger):
         for name, images in panels.items():
-            logger.experiment.add_images(f"images/{name}", images, step, dataformats="NCHW")
+            pictures = to_uint8(images)
+            logger.experiment.add_images(f"images/{name}", pictures, step, dataformats="NCHW")
     elif isinstance(logger, WandbLogger):
         for name, images in panels.items():
-            pictures = [img.permute(1, 2, 0).numpy() for img in images]
+            pictures = [img.permute(1, 2, 0).numpy() for img in to_uint8(images)]
             logger.log_image(f"images/{name}", pictures, step=step)
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """Pictures in [0, 1] (any shape) -> uint8 in [0, 255] on the CPU, rounded to nearest."""
+    return (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
 
 
 class Throughput(pl.Callback):

@@ -3,7 +3,8 @@
 ``mono fit|validate|test`` are LightningCLI subcommands over :class:`mono.module.DepthModel`
 and :class:`mono.data.datamodule.KittiDataModule` (``--config configs/*.yaml`` plus dotted
 overrides such as ``--data.root /data/kitti_raw``). The other subcommands are plain tools.
-Nothing imports this module.
+``mono --help``, ``mono --version`` and ``mono <tool> --help`` import no torch (see
+:mod:`mono.tools`). Nothing imports this module.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from mono import __version__
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
 
@@ -35,8 +38,9 @@ def _configure_threads() -> None:
 
 def run_lightning(args: list[str] | None) -> None:
     """LightningCLI over DepthModel and KittiDataModule."""
+    from jsonargparse.typing import register_type
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
-    from pytorch_lightning.cli import LightningCLI
+    from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
     from mono.checkpointing import (
         check_checkpoint_file,
@@ -46,8 +50,21 @@ def run_lightning(args: list[str] | None) -> None:
         with_atomic_checkpoint_io,
     )
     from mono.data.datamodule import KittiDataModule
+    from mono.data.kitti import FrameId, frame_id
     from mono.module import DepthModel
     from mono.stopping import NonFiniteGuard, PreemptionCheckpoint
+
+    # Every frame id passes through frame_id (the check never matches), so `[0, -1, 1]` as
+    # Monodepth2 users type it is accepted, and configs, --print_config and checkpoints all
+    # hold the strings "0", "-1", "1" that the data and model layers expect.
+    register_type(FrameId, serializer=str, deserializer=frame_id, type_check=lambda v, t: False)
+
+    class MonoArgumentParser(LightningArgumentParser):
+        def print_usage(self, file=None) -> None:
+            # Called only before a parse error: the full usage of `mono fit` is some 70 lines,
+            # which would bury the one line that says what was wrong (`--help` still has it).
+            prog = self.prog.replace(" [options]", "")
+            (file or sys.stdout).write(f"usage: {prog} [options]\n")
 
     class MonoCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
@@ -91,7 +108,11 @@ def run_lightning(args: list[str] | None) -> None:
         # and a NaN stops the run before it reaches a checkpoint.
         trainer_defaults={"callbacks": [PreemptionCheckpoint(), NonFiniteGuard()]},
         seed_everything_default=0,
-        parser_kwargs={"description": "mono: self-supervised monocular depth training"},
+        parser_class=MonoArgumentParser,
+        parser_kwargs={
+            "prog": "mono",
+            "description": "mono: self-supervised monocular depth training",
+        },
     )
 
 
@@ -114,6 +135,7 @@ def build_tool_parser() -> argparse.ArgumentParser:
         description="mono: self-supervised monocular depth (Monodepth2) on Lightning + kornia. "
         "Training: mono fit|validate|test --config CONFIG (see `mono fit --help`).",
     )
+    parser.add_argument("--version", action="version", version=f"mono {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in LIGHTNING_COMMANDS:
         sub.add_parser(name, help=f"LightningCLI {name} (see `mono {name} --help`)")
@@ -141,8 +163,8 @@ def _exit_code(err: Exception) -> int | None:
 def main(argv: list[str] | None = None) -> None:
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
-    _configure_threads()
     if argv and argv[0] in LIGHTNING_COMMANDS:
+        _configure_threads()
         # LightningCLI reads sys.argv itself when run from the shell (it warns when given both).
         try:
             run_lightning(None if from_command_line else argv)
@@ -154,12 +176,13 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(code) from None
         return
     parser = build_tool_parser()
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(argv)  # --help and --version exit here, before torch is imported
     if ns.command is None:
         parser.print_help()
         raise SystemExit(2)
     from mono import tools
 
+    _configure_threads()
     tools.run(ns)
 
 

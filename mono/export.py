@@ -16,7 +16,6 @@ Every network takes RGB in [0, 1]; the (x - 0.45) / 0.225 normalisation is insid
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import warnings
@@ -27,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mono.checkpoint import CheckpointError, LoadedNetworks, load_networks
+from mono.checkpoint import CheckpointError, LoadedNetworks
 from mono.data.calib import STEREO_SCALE_FACTOR
 from mono.nets import DepthNet, EigenCoarseFine, PoseNet, ResnetEncoder, build_depth_net
 from mono.nets.monodepth2_format import (
@@ -36,10 +35,8 @@ from mono.nets.monodepth2_format import (
     pose_net_to_monodepth2,
 )
 from mono.nets.resnet_encoder import INPUT_MEAN, INPUT_STD
+from mono.tools import EXPORT_FORMATS, EXPORT_PARTS, ONNX_OPSET
 
-FORMATS = ("pt", "torchscript", "onnx", "monodepth2")
-PARTS = ("encoder", "depth", "pose", "all")
-ONNX_OPSET = 17
 PT_VERSION = 1
 
 
@@ -295,8 +292,8 @@ def _export_onnx(path: Path, part: str, nets: LoadedNetworks, opset: int) -> Non
 
 # ----------------------------------------------------------------------------- entry points
 def _parts(part: str, nets: LoadedNetworks) -> list[str]:
-    if part not in PARTS:
-        raise ValueError(f"--part {part!r}: choose one of {PARTS}")
+    if part not in EXPORT_PARTS:
+        raise ValueError(f"--part {part!r}: choose one of {EXPORT_PARTS}")
     resnet = isinstance(nets.depth, DepthNet)
     if part == "encoder" and not resnet:
         raise ValueError("--part encoder needs a ResNet depth network (this one is 'eigen')")
@@ -339,8 +336,8 @@ def export_networks(
     Files: ``{encoder,depth,pose}.pt`` | ``.torchscript.pt`` | ``.onnx``, each with a
     ``<file>.json``; or the Monodepth2 ``*.pth`` files plus ``monodepth2.json``.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"--format {fmt!r}: choose one of {FORMATS}")
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"--format {fmt!r}: choose one of {EXPORT_FORMATS}")
     if opset < 17:
         raise ValueError(f"--opset {opset}: at least 17 is needed")
     out = Path(out)
@@ -363,27 +360,3 @@ def export_networks(
         _write_json(path, {**info, "opset": opset} if fmt == "onnx" else info)
         written.append(path)
     return written
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--ckpt", help="mono checkpoint (.ckpt) to export")
-    src.add_argument("--weights", help="Monodepth2 weights folder (encoder.pth, depth.pth, ...)")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt", help="file format")
-    parser.add_argument("--part", default="all", choices=PARTS, help="network(s) to export")
-    parser.add_argument("--opset", type=int, default=ONNX_OPSET, help="ONNX opset (>= 17)")
-
-
-def run(ns: argparse.Namespace) -> list[Path]:
-    try:
-        nets = load_networks(ns.ckpt or ns.weights)
-        written = export_networks(nets, ns.out, ns.fmt, ns.part, ns.opset)
-    except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
-        raise SystemExit(f"mono export: {err}") from None
-    for path in written:
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    return written
-
-
-COMMANDS = {"export": (add_arguments, run)}

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from mono.data.augment import prepare_batch
 from mono.data.calib import STEREO_SCALE_FACTOR
-from mono.data.kitti import parse_frame_ids
+from mono.data.kitti import FrameId, parse_frame_ids
 from mono.geometry import disp_to_depth, pose_vec_to_mat
 from mono.losses import SUPERVISED_LOSSES
 from mono.metrics import batch_depth_metrics, constant_depth_baseline
@@ -26,6 +26,8 @@ from mono.nets import (
     DEPTH_NETS,
     POSE_KINDS,
     DepthDecoder,
+    DepthNetName,
+    PoseKind,
     PoseNet,
     build_depth_net,
     check_input_size,
@@ -40,46 +42,69 @@ class DepthModel(pl.LightningModule):
     """Joint training of a depth network and a pose network (Monodepth2) or supervised depth.
 
     Args:
-        height: network input height (multiple of 32; linked to ``data.height``).
-        width: network input width (multiple of 32; linked to ``data.width``).
-        frame_ids: target "0" first, then source offsets and/or "s" (linked to ``data.frame_ids``).
+        height: network input height in pixels, a multiple of 32 for "resnet" (set through
+            ``data.height``). Default 192.
+        width: network input width in pixels, a multiple of 32 for "resnet" (set through
+            ``data.width``). Default 640.
+        frame_ids: target "0" first, then source offsets and/or "s" (set through
+            ``data.frame_ids``). Default ["0", "-1", "1"].
         depth_net: "resnet" (Monodepth2 U-Net) or "eigen" (Eigen et al. 2014 coarse-to-fine).
-        num_layers: ResNet depth 18/34/50/101/152 for the depth and pose encoders.
+            Default "resnet".
+        num_layers: ResNet depth 18/34/50/101/152 for the depth and pose encoders. Default 18.
         pretrained: start the encoders from torchvision's ImageNet weights (needs them cached or
-            the internet).
-        pose_model_type: "separate" (own ResNet, default), "shared" (depth encoder features)
-            or "posecnn".
-        scales: decoder scales used in the loss (0 = full resolution).
-        min_depth, max_depth: depth range of the sigmoid disparity (m).
-        ssim_weight, disparity_smoothness, no_ssim, avg_reprojection, disable_automasking,
-            v1_multiscale, predictive_mask: Monodepth2's loss switches (see ObjectiveConfig).
-        training_mode: "self_supervised" (default), "supervised" (ground truth only) or
-            "hybrid" (both, summed).
+            the internet). Default True.
+        pose_model_type: "separate" (own ResNet), "shared" (depth encoder features) or
+            "posecnn". Default "separate".
+        scales: decoder scales used in the loss (0 = full resolution, s = 1/2**s). Default
+            [0, 1, 2, 3].
+        min_depth: depth at sigmoid disparity 1, in metres (metric with a stereo baseline in
+            metres, else up to scale). Default 0.1.
+        max_depth: depth at sigmoid disparity 0, in metres (as min_depth). Default 100.
+        ssim_weight: weight of SSIM against L1 in the photometric error, in [0, 1] (Monodepth2:
+            0.85 SSIM + 0.15 L1). Default 0.85.
+        disparity_smoothness: weight of the edge-aware smoothness of mean-normalised disparity
+            at scale 0; scale s uses it / 2**s. Default 0.001.
+        no_ssim: photometric error is plain L1 (no SSIM term). Default False.
+        avg_reprojection: average the reprojection error over source frames instead of taking
+            the per-pixel minimum. Default False.
+        disable_automasking: keep pixels that an unwarped source explains better (no
+            auto-mask). Default False.
+        v1_multiscale: Monodepth v1 multi-scale: compare each scale at its own resolution
+            instead of upsampling its disparity to the input size. Default False.
+        predictive_mask: weight the reprojection by a predicted explainability mask (Zhou et
+            al. 2017) instead of auto-masking; "resnet" only. Default False.
+        training_mode: "self_supervised" (view synthesis), "supervised" (ground truth only) or
+            "hybrid" (both, summed). Default "self_supervised".
         supervised_losses: name -> weight of the supervised terms (names in
-            ``mono.losses.SUPERVISED_LOSSES``), e.g. ``{"silog": 1.0}``.
-        supervised_weight: factor on the supervised sum in hybrid mode.
-        lr: Adam learning rate.
-        scheduler_step_size, scheduler_gamma: StepLR schedule, stepped once per epoch.
-        eval_crop: "garg" (KITTI Eigen crop) or "none" for validation/test metrics.
+            ``mono.losses.SUPERVISED_LOSSES``). Default None = ``{"silog": 1.0}``.
+        supervised_weight: factor on the supervised sum in hybrid mode. Default 1.0.
+        lr: Adam learning rate of all networks. Default 0.0001.
+        scheduler_step_size: StepLR period in epochs: the learning rate is multiplied by
+            scheduler_gamma every this many epochs. Default 15.
+        scheduler_gamma: StepLR factor applied every scheduler_step_size epochs. Default 0.1.
+        eval_crop: "garg" (KITTI Eigen crop) or "none" for validation/test metrics. Default
+            "garg".
         eval_scaling: "median" (per-image median scaling, mono models), "stereo" (fixed x5.4 for
-            the 0.1 m stereo-baseline convention) or "none".
-        eval_max_depth: ground truth beyond this depth is ignored in metrics (KITTI: 80 m).
+            the 0.1 m stereo-baseline convention) or "none". Default "median".
+        eval_max_depth: ground truth beyond this depth, in metres, is ignored in metrics (KITTI:
+            80). Default 80.
         init_weights: a Monodepth2 weights folder (encoder.pth, depth.pth, optionally
             pose_encoder.pth, pose.pth) to start from: fine-tuning. A resumed checkpoint wins.
+            Default None.
         max_skipped_nonfinite: training steps with a NaN/inf loss or gradient to skip before
-            the run stops with a diagnosis (default 0: stop at the first; see
-            :class:`mono.stopping.NonFiniteGuard`).
+            the run stops with a diagnosis (see :class:`mono.stopping.NonFiniteGuard`).
+            Default 0: stop at the first.
     """
 
     def __init__(
         self,
         height: int = 192,
         width: int = 640,
-        frame_ids: list[str] = ("0", "-1", "1"),  # type: ignore[assignment]
-        depth_net: str = "resnet",
+        frame_ids: list[FrameId] = ("0", "-1", "1"),  # type: ignore[assignment]
+        depth_net: DepthNetName = "resnet",
         num_layers: int = 18,
         pretrained: bool = True,
-        pose_model_type: str = "separate",
+        pose_model_type: PoseKind = "separate",
         scales: list[int] = (0, 1, 2, 3),  # type: ignore[assignment]
         min_depth: float = 0.1,
         max_depth: float = 100.0,

@@ -11,7 +11,6 @@ was trained at, its sigmoid disparity is turned into a scaled disparity
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -22,15 +21,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageSequence
 
-from mono.checkpoint import LoadedNetworks, load_networks
+from mono.checkpoint import LoadedNetworks
 from mono.data.calib import STEREO_SCALE_FACTOR
 from mono.geometry import disp_to_depth
+from mono.tools import COLOUR_EXTS
 from mono.visualize import colorize
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 ANIMATION_EXTS = (".gif",)  # decoded frame by frame with PIL
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")  # need PyAV
-COLOUR_EXTS = ("png", "jpg")
 
 
 class VideoBackendError(RuntimeError):
@@ -187,31 +186,3 @@ def predict(
         if log:
             log(f"predict: {len(done)} frame(s) done, last {names[-1]} -> {out}")
     return done
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="an image, a folder of images, or a video / animated GIF")
-    src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--ckpt", help="mono checkpoint (.ckpt)")
-    src.add_argument("--weights", help="Monodepth2 weights folder (encoder.pth, depth.pth)")
-    parser.add_argument("--out", default="predictions", help="output folder")
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per forward pass")
-    parser.add_argument("--ext", default="png", choices=COLOUR_EXTS, help="colour map format")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
-
-
-def run(ns: argparse.Namespace) -> list[Prediction]:
-    device = ns.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        nets = load_networks(ns.ckpt or ns.weights, with_pose=False)
-        preds = predict(nets, ns.input, ns.out, ns.batch_size, ns.ext, device)
-    except (ValueError, FileNotFoundError, VideoBackendError) as err:  # incl. CheckpointError
-        raise SystemExit(f"mono predict: {err}") from None
-    kind = "disparity + metric depth" if nets.stereo_trained else "disparity (up to scale)"
-    print(f"wrote {kind} for {len(preds)} frame(s) to {ns.out}")
-    return preds
-
-
-COMMANDS = {"predict": (add_arguments, run)}

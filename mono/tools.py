@@ -1,7 +1,9 @@
-"""Dispatch of mono's tool subcommands (everything except fit/validate/test).
+"""Arguments and dispatch of mono's tool subcommands (everything except fit/validate/test).
 
-Each tool lives in its own module, which defines ``COMMANDS: dict[name, (add_arguments, run)]``;
-this table only says where to find it, so ``mono --help`` imports nothing heavy.
+Each tool's entry is ``(add_arguments(parser), run(namespace))`` in a ``COMMANDS`` table of a
+module that imports only argparse at module level: this one (synth, export, predict) and
+:mod:`mono.evaluation.cli` (export-gt, evaluate, evaluate-pose). ``run`` imports the tool's
+real module (torch and all), so ``mono --help`` and ``mono <tool> --help`` stay instant.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ TOOL_MODULES = {
     "export-gt": "mono.evaluation.cli",
     "evaluate": "mono.evaluation.cli",
     "evaluate-pose": "mono.evaluation.cli",
-    "export": "mono.export",
-    "predict": "mono.predict",
+    "export": "mono.tools",
+    "predict": "mono.tools",
 }
 
+# Choices that mono.export and mono.predict check too; defined here so parsers need no torch.
+EXPORT_FORMATS = ("pt", "torchscript", "onnx", "monodepth2")
+EXPORT_PARTS = ("encoder", "depth", "pose", "all")
+ONNX_OPSET = 17
+COLOUR_EXTS = ("png", "jpg")
 
+
+# ----------------------------------------------------------------------------- synth
 def _add_synth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (KITTI raw layout + splits/)")
     p.add_argument("--seed", type=int, default=0, help="scene and trajectory seed")
@@ -32,9 +41,72 @@ def _run_synth(ns: argparse.Namespace) -> None:
     print(f"synthetic drives in {out} (splits in {out}/splits)")
 
 
-COMMANDS = {"synth": (_add_synth, _run_synth)}
+# ----------------------------------------------------------------------------- export
+def _add_export(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", help="mono checkpoint (.ckpt) to export")
+    src.add_argument("--weights", help="Monodepth2 weights folder (encoder.pth, depth.pth, ...)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--format", required=True, choices=EXPORT_FORMATS, dest="fmt", help="file format"
+    )
+    parser.add_argument("--part", default="all", choices=EXPORT_PARTS, help="network(s) to export")
+    parser.add_argument("--opset", type=int, default=ONNX_OPSET, help="ONNX opset (>= 17)")
 
 
+def _run_export(ns: argparse.Namespace) -> list:
+    from mono.checkpoint import load_networks
+    from mono.export import export_networks
+
+    try:
+        nets = load_networks(ns.ckpt or ns.weights)
+        written = export_networks(nets, ns.out, ns.fmt, ns.part, ns.opset)
+    except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
+        raise SystemExit(f"mono export: {err}") from None
+    for path in written:
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return written
+
+
+# ----------------------------------------------------------------------------- predict
+def _add_predict(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="an image, a folder of images, or a video / animated GIF")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", help="mono checkpoint (.ckpt)")
+    src.add_argument("--weights", help="Monodepth2 weights folder (encoder.pth, depth.pth)")
+    parser.add_argument("--out", default="predictions", help="output folder")
+    parser.add_argument("--batch-size", type=int, default=8, help="frames per forward pass")
+    parser.add_argument("--ext", default="png", choices=COLOUR_EXTS, help="colour map format")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
+
+
+def _run_predict(ns: argparse.Namespace) -> list:
+    import torch
+
+    from mono.checkpoint import load_networks
+    from mono.predict import VideoBackendError, predict
+
+    device = ns.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        nets = load_networks(ns.ckpt or ns.weights, with_pose=False)
+        preds = predict(nets, ns.input, ns.out, ns.batch_size, ns.ext, device)
+    except (ValueError, FileNotFoundError, VideoBackendError) as err:  # incl. CheckpointError
+        raise SystemExit(f"mono predict: {err}") from None
+    kind = "disparity + metric depth" if nets.stereo_trained else "disparity (up to scale)"
+    print(f"wrote {kind} for {len(preds)} frame(s) to {ns.out}")
+    return preds
+
+
+COMMANDS = {
+    "synth": (_add_synth, _run_synth),
+    "export": (_add_export, _run_export),
+    "predict": (_add_predict, _run_predict),
+}
+
+
+# ----------------------------------------------------------------------------- dispatch
 def _entry(name: str):
     try:
         module = importlib.import_module(TOOL_MODULES[name])

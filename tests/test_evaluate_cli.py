@@ -340,7 +340,7 @@ def test_evaluate_and_evaluate_pose_on_a_synthetic_checkpoint(
     np.testing.assert_allclose(predicted[:, 3], np.tile([0.0, 0, 0, 1], (drive.frames - 1, 1)))
     gt_poses = pose.read_odometry_poses(synthetic_root / drive.relpath / "poses.txt")
     result = pose.snippet_ate(predicted, gt_poses)
-    assert f"Trajectory error: {result.ate_mean:0.3f}, std: {result.ate_std:0.3f}" in out
+    assert f"Trajectory error: {result.ate_mean:0.3f} m, std: {result.ate_std:0.3f} m" in out
 
 
 @pytest.mark.slow

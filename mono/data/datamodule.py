@@ -9,7 +9,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from mono.data.kitti import (
+    DepthMode,
+    FrameId,
+    ImgExt,
+    IntrinsicsSource,
     KittiRawDataset,
+    StereoBaseline,
     check_options,
     collate,
     parse_frame_ids,
@@ -39,10 +44,10 @@ class KittiDataModule(pl.LightningDataModule):
         val_split: split whose ``val_files.txt`` validates; default None = ``split``'s.
         test_split: split whose ``test_files.txt`` tests; default None = ``split``'s if it has
             one, else ``"eigen"``.
-        height: network input height, a multiple of 32. Default 192.
-        width: network input width, a multiple of 32. Default 640.
-        frame_ids: ``"0"`` first, then integer offsets and/or ``"s"`` (stereo partner). Default
-            ``["0", "-1", "1"]`` (monocular). Test batches load only ``"0"``.
+        height: network input height in pixels, a multiple of 32. Default 192.
+        width: network input width in pixels, a multiple of 32. Default 640.
+        frame_ids: ``0`` first, then integer offsets and/or ``s`` (stereo partner), stored as
+            strings. Default ``["0", "-1", "1"]`` (monocular). Test batches load only ``"0"``.
         batch_size: training batch size per process. Default 12.
         val_batch_size: validation/test batch size; default None = ``batch_size``.
         num_workers: DataLoader worker processes (0 = load in the main process). Default 4.
@@ -70,14 +75,14 @@ class KittiDataModule(pl.LightningDataModule):
         test_split: str | None = None,
         height: int = 192,
         width: int = 640,
-        frame_ids: list[str] = ("0", "-1", "1"),  # type: ignore[assignment]
+        frame_ids: list[FrameId] = ("0", "-1", "1"),  # type: ignore[assignment]
         batch_size: int = 12,
         val_batch_size: int | None = None,
         num_workers: int = 4,
-        img_ext: str = "auto",
-        intrinsics: str = "monodepth2",
-        stereo_baseline: float | str = 0.1,
-        depth: str = "auto",
+        img_ext: ImgExt = "auto",
+        intrinsics: IntrinsicsSource = "monodepth2",
+        stereo_baseline: StereoBaseline = 0.1,
+        depth: DepthMode = "auto",
         seed: int = 0,
         limit_train_samples: int | None = None,
         synthesize: str | None = None,

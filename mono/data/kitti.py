@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -27,14 +28,43 @@ from mono.data.sampler import derive_seed
 from mono.data.splits import SplitEntry
 from mono.types import Batch
 
-IMG_EXTS = ("auto", "png", "jpg")
-INTRINSICS = ("monodepth2", "calib")
-DEPTH_MODES = ("none", "lidar", "dense", "auto")
+# Choice options as Literal types, so that the command line rejects a typo while parsing.
+ImgExt = Literal["auto", "png", "jpg"]
+IntrinsicsSource = Literal["monodepth2", "calib"]
+DepthMode = Literal["none", "lidar", "dense", "auto"]
+StereoBaseline = float | Literal["calib"]  # metres, or each date's calibration
+IMG_EXTS: tuple[str, ...] = get_args(ImgExt)
+INTRINSICS: tuple[str, ...] = get_args(IntrinsicsSource)
+DEPTH_MODES: tuple[str, ...] = get_args(DepthMode)
 OTHER_SIDE = {"l": "r", "r": "l"}
 IDENTITY_JITTER = np.array([1.0, 1.0, 1.0, 0.0], dtype=np.float32)
 # Monodepth2's colour augmentation: ColorJitter(0.2, 0.2, 0.2, 0.1) applied half of the time.
 JITTER_LOW = np.array([0.8, 0.8, 0.8, -0.1], dtype=np.float32)
 JITTER_HIGH = np.array([1.2, 1.2, 1.2, 0.1], dtype=np.float32)
+
+
+class FrameId(str):
+    """Type of one frame id in option signatures: ``"0"``, an offset such as ``"-1"``, or ``"s"``.
+
+    Values are plain strings; the class only names the type, so that the command line
+    (:mod:`mono.cli`) can parse it with :func:`frame_id`, which also accepts integers.
+    """
+
+
+def frame_id(value: int | str) -> str:
+    """One frame id in its stored form: ``0`` -> ``"0"``, ``-1`` or ``"-1"`` -> ``"-1"``, ``"s"``.
+
+    Raises:
+        ValueError: for anything else, naming the value.
+    """
+    if value == "s":
+        return "s"
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            return str(int(value))
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is neither an integer offset nor 's'")
 
 
 def parse_frame_ids(frame_ids, name: str = "frame_ids") -> tuple[str, ...]:

@@ -3,7 +3,12 @@
 Monodepth2's ``evaluate_pose.py`` (itself from SfMLearner, Zhou et al., CVPR 2017) predicts
 the transform of every consecutive pair (t, t+1), chains 4 of them into a 5-frame snippet
 starting at every frame, does the same with the ground truth, aligns the first positions,
-fits one scale by least squares and reports the mean and std of the per-snippet error.
+fits one scale by least squares and reports the mean and std of the per-snippet error, in
+metres (the unit of the ground-truth poses).
+
+Beside it, :func:`constant_velocity_baseline` scores a predictor that knows the mean true
+motion of the sequence and nothing per frame: the reference a model's number is read against.
+(A zero-motion predictor cannot serve: the least-squares scale of an all-zero trajectory is 0/0.)
 """
 
 from __future__ import annotations
@@ -17,21 +22,30 @@ import torch
 
 from mono.evaluation.depth import load_image
 
+# Printed under the two result lines, so that the numbers read on their own.
+PROTOCOL_NOTE = (
+    "(ATE of 5-frame snippets after per-snippet scale alignment, as Monodepth2; the baseline "
+    "predicts every frame pair as the mean true motion of the sequence)"
+)
+
 
 @dataclass
 class PoseResult:
     """ATE of every snippet, their mean and (population) std, and the predicted poses.
 
     Attributes:
-        ates: (N - 1,) error of the snippet starting at each frame (the last ones are shorter).
-        ate_mean, ate_std: Monodepth2's "Trajectory error" and its std.
+        ates: (N - 1,) error in metres of the snippet starting at each frame (the last ones are
+            shorter).
+        ate_mean, ate_std: Monodepth2's "Trajectory error" and its std, in metres.
         pred_poses: (N - 1, 4, 4) predicted ``T_{t+1, t}`` (may be empty when not predicted).
+        baseline: the same scores of :func:`constant_velocity_baseline`, when computed.
     """
 
     ates: np.ndarray
     ate_mean: float
     ate_std: float
     pred_poses: np.ndarray
+    baseline: PoseResult | None = None
 
 
 def read_odometry_poses(path: str | Path) -> np.ndarray:
@@ -91,6 +105,41 @@ def chain_positions(transforms: np.ndarray) -> np.ndarray:
     return np.stack(xyz)
 
 
+def relative_poses(gt_global_poses: np.ndarray) -> np.ndarray:
+    """(N, 4, 4) ``camera-t -> world`` -> (N - 1, 4, 4) ``T_{t+1, t}``, as the predictions."""
+    gt = np.asarray(gt_global_poses, np.float64)
+    # T_{t+1, t} maps camera-t points into camera t+1: inv(G_{t+1}) G_t = inv(inv(G_t) G_{t+1}).
+    return np.linalg.inv(np.linalg.inv(gt[:-1]) @ gt[1:])
+
+
+def mean_motion(transforms: np.ndarray) -> np.ndarray:
+    """The mean of (k, 4, 4) rigid transforms: mean translation, chordal mean rotation.
+
+    The rotation is the element-wise mean of the rotation matrices projected back onto SO(3)
+    (nearest rotation in the Frobenius norm, by SVD); for one repeated transform it is that
+    transform.
+    """
+    transforms = np.asarray(transforms, np.float64)
+    mean = np.eye(4)
+    u, _, vt = np.linalg.svd(transforms[:, :3, :3].mean(0))
+    d = np.sign(np.linalg.det(u @ vt))  # a proper rotation, never a reflection
+    mean[:3, :3] = u @ np.diag([1.0, 1.0, d]) @ vt
+    mean[:3, 3] = transforms[:, :3, 3].mean(0)
+    return mean
+
+
+def constant_velocity_baseline(gt_global_poses: np.ndarray, snippet: int = 5) -> PoseResult:
+    """:func:`snippet_ate` of a predictor that outputs, for every frame pair, the mean true
+    motion of the sequence (:func:`mean_motion` of all ground-truth ``T_{t+1, t}``).
+
+    Knowing the sequence's average speed and turn rate but nothing per frame, it is exact on a
+    drive at constant velocity and errs where the drive turns or changes speed.
+    """
+    gt_local = relative_poses(gt_global_poses)
+    constant = np.tile(mean_motion(gt_local), (len(gt_local), 1, 1))
+    return snippet_ate(constant, gt_global_poses, snippet)
+
+
 def snippet_ate(
     pred_relative_poses: np.ndarray, gt_global_poses: np.ndarray, snippet: int = 5
 ) -> PoseResult:
@@ -113,8 +162,7 @@ def snippet_ate(
             f"{pred.shape[0]} predicted relative poses for {gt.shape[0]} ground-truth poses "
             "(expected one fewer)"
         )
-    # T_{t+1, t} = inv(inv(G_t) G_{t+1}): same direction as the predictions.
-    gt_local = np.linalg.inv(np.linalg.inv(gt[:-1]) @ gt[1:])
+    gt_local = relative_poses(gt)
     ates = np.array(
         [
             compute_ate(
@@ -199,7 +247,7 @@ def evaluate_pose_frames(
         gt_poses: (N, 4, 4) ground-truth ``camera-t -> world``.
         height, width: network input size (LANCZOS resize, like the depth evaluation).
         device: where frames go before ``predict_pose_fn``.
-        log: sink for the result line, None for silence.
+        log: sink for the result lines (model and baseline ATE in metres), None for silence.
     """
     if len(image_paths) != len(gt_poses) or len(gt_poses) < 2:
         raise ValueError(
@@ -219,8 +267,13 @@ def evaluate_pose_frames(
             T = predict_pose_fn(frames[:-1], frames[1:])
         preds.append(T.double().cpu().numpy())
     result = snippet_ate(np.concatenate(preds), gt_poses)
+    result.baseline = base = constant_velocity_baseline(gt_poses)
     if log is not None:
-        log(f"\n   Trajectory error: {result.ate_mean:0.3f}, std: {result.ate_std:0.3f}\n")
+        log(
+            f"\n   Trajectory error: {result.ate_mean:0.3f} m, std: {result.ate_std:0.3f} m"
+            f"\n   Constant-velocity baseline: {base.ate_mean:0.3f} m, std: {base.ate_std:0.3f} m"
+            f"\n   {PROTOCOL_NOTE}\n"
+        )
     return result
 
 

@@ -7,15 +7,19 @@ Only torch and torchvision are imported here. Depth networks are built by name t
 
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import nn
 
 from mono.nets.depth_decoder import DepthDecoder
 from mono.nets.depth_net import DepthNet, check_input_size
 from mono.nets.eigen import EigenCoarseFine
-from mono.nets.pose import POSE_KINDS, PoseCNN, PoseDecoder, PoseNet
+from mono.nets.pose import POSE_KINDS, PoseCNN, PoseDecoder, PoseKind, PoseNet
 from mono.nets.resnet_encoder import ResnetEncoder
 
 DEPTH_NETS: dict[str, type[nn.Module]] = {"resnet": DepthNet, "eigen": EigenCoarseFine}
+# The registry's names as a type, for options that name a depth network (kept equal by a test).
+DepthNetName = Literal["resnet", "eigen"]
 
 
 def build_depth_net(name: str = "resnet", **kwargs) -> nn.Module:
@@ -38,12 +42,14 @@ def build_depth_net(name: str = "resnet", **kwargs) -> nn.Module:
 
 __all__ = [
     "DEPTH_NETS",
+    "DepthNetName",
     "POSE_KINDS",
     "DepthDecoder",
     "DepthNet",
     "EigenCoarseFine",
     "PoseCNN",
     "PoseDecoder",
+    "PoseKind",
     "PoseNet",
     "ResnetEncoder",
     "build_depth_net",

@@ -9,13 +9,15 @@ convolutions in a ``ModuleList`` named ``net`` (keys ``net.{i}.weight``; PoseCNN
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
 from mono.nets.resnet_encoder import ResnetEncoder, resnet_out_channels
 
-POSE_KINDS = ("separate", "shared", "posecnn")
+PoseKind = Literal["separate", "shared", "posecnn"]
+POSE_KINDS: tuple[str, ...] = get_args(PoseKind)
 POSE_SCALE = 0.01  # Monodepth2 scales the raw outputs so the initial motion is near identity
 
 
