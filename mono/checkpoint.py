@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mono.data.calib import MONODEPTH2_BASELINE, STEREO_SCALE_FACTOR, metric_scale
 from mono.nets import DepthNet, PoseNet, build_depth_net
 from mono.nets.monodepth2_format import (
     ENCODER_META_KEYS,
@@ -38,6 +39,9 @@ class LoadedNetworks:
         height, width: the input size the networks were trained at.
         min_depth, max_depth: disparity-to-depth range.
         frame_ids: training frame ids (tells mono / stereo / mono+stereo apart).
+        metric_scale: metres per unit of predicted depth, or None when the model has no metric
+            scale (monocular: evaluate with median scaling); see
+            :func:`mono.data.calib.metric_scale`.
         source: the file or folder they came from.
         hparams: every stored hyper-parameter (empty for Monodepth2 weights).
     """
@@ -49,13 +53,37 @@ class LoadedNetworks:
     min_depth: float = 0.1
     max_depth: float = 100.0
     frame_ids: list[str] = field(default_factory=lambda: ["0", "-1", "1"])
+    metric_scale: float | None = None
     source: str = ""
     hparams: dict = field(default_factory=dict)
 
     @property
     def stereo_trained(self) -> bool:
-        """True for stereo and mono+stereo models (metric up to the 0.1 m baseline convention)."""
+        """True for stereo and mono+stereo models (Monodepth2's ``use_stereo``)."""
         return "s" in self.frame_ids
+
+
+def checkpoint_metric_scale(hp: dict, source: str | Path) -> float | None:
+    """Metric scale of a checkpoint's depth from its hyper-parameters.
+
+    Checkpoints written before ``model.stereo_baseline`` existed do not say which baseline a
+    stereo model was trained with; they keep the rule of that time (the 0.1 m convention),
+    with a warning, since the main job trains with the calibrated one.
+    """
+    frame_ids = [str(f) for f in hp.get("frame_ids", ["0", "-1", "1"])]
+    mode = hp.get("training_mode", "self_supervised")
+    baseline = hp.get("stereo_baseline")
+    if baseline is None:
+        baseline = MONODEPTH2_BASELINE
+        if mode == "self_supervised" and "s" in frame_ids:
+            warnings.warn(
+                f"{source} does not record the stereo baseline it was trained with (older than "
+                "model.stereo_baseline): assuming Monodepth2's 0.1 m convention, metres = "
+                f"{STEREO_SCALE_FACTOR} x depth; if it was trained with data.stereo_baseline "
+                "'calib' its depth is already in metres",
+                stacklevel=3,
+            )
+    return metric_scale(frame_ids, baseline, mode)
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -99,6 +127,8 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
             height=int(meta["height"]),
             width=int(meta["width"]),
             frame_ids=frame_ids,
+            # Monodepth2 always trains stereo with its 0.1 m convention.
+            metric_scale=STEREO_SCALE_FACTOR if meta.get("use_stereo") else None,
             source=str(source),
         )
     ckpt = read_checkpoint(source)
@@ -135,6 +165,7 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
         min_depth=float(hp.get("min_depth", 0.1)),
         max_depth=float(hp.get("max_depth", 100.0)),
         frame_ids=[str(f) for f in hp.get("frame_ids", ["0", "-1", "1"])],
+        metric_scale=checkpoint_metric_scale(hp, source),
         source=str(source),
         hparams=hp,
     )

@@ -50,6 +50,7 @@ def run_lightning(args: list[str] | None) -> None:
             parser.link_arguments("data.height", "model.height")
             parser.link_arguments("data.width", "model.width")
             parser.link_arguments("data.frame_ids", "model.frame_ids")
+            parser.link_arguments("data.stereo_baseline", "model.stereo_baseline")
 
         def _parse_ckpt_path(self) -> None:
             # LightningCLI reads --ckpt_path's hyper-parameters with torch.load before the

@@ -28,7 +28,6 @@ import torch
 from torch import Tensor, nn
 
 from mono.checkpoint import CheckpointError, LoadedNetworks, load_networks
-from mono.data.calib import STEREO_SCALE_FACTOR
 from mono.nets import DepthNet, EigenCoarseFine, PoseNet, ResnetEncoder, build_depth_net
 from mono.nets.monodepth2_format import (
     depth_net_to_monodepth2,
@@ -129,8 +128,17 @@ def _meta(nets: LoadedNetworks) -> dict[str, Any]:
         "max_depth": nets.max_depth,
         "frame_ids": list(nets.frame_ids),
         "stereo_trained": nets.stereo_trained,
+        "metric_scale": nets.metric_scale,
         "source": nets.source,
     }
+
+
+def _in_metres(scale: float | None) -> str:
+    if scale is None:
+        return "; up to scale (a monocular model)"
+    if scale == 1.0:
+        return "; depth is in metres"
+    return f"; metres = {scale:g} * depth"
 
 
 def _part_io(part: str, nets: LoadedNetworks) -> tuple[list[dict], list[dict]]:
@@ -148,7 +156,7 @@ def _part_io(part: str, nets: LoadedNetworks) -> tuple[list[dict], list[dict]]:
             "shape": ["batch", 1, h, w],
             "range": [0.0, 1.0],
             "to_depth": "depth = 1 / (1/max_depth + (1/min_depth - 1/max_depth) * disparity)"
-            + (f"; metres = {STEREO_SCALE_FACTOR} * depth" if nets.stereo_trained else ""),
+            + _in_metres(nets.metric_scale),
         }
         return [_image_spec("image", h, w)], [disp]
     ins = [_image_spec("frame_a", h, w), _image_spec("frame_b", h, w)]

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mono.data.augment import prepare_batch
-from mono.data.calib import STEREO_SCALE_FACTOR
+from mono.data.calib import MONODEPTH2_BASELINE, metric_scale
 from mono.data.kitti import parse_frame_ids
 from mono.geometry import disp_to_depth, pose_vec_to_mat
 from mono.losses import SUPERVISED_LOSSES
@@ -43,6 +43,11 @@ class DepthModel(pl.LightningModule):
         height: network input height (multiple of 32; linked to ``data.height``).
         width: network input width (multiple of 32; linked to ``data.width``).
         frame_ids: target "0" first, then source offsets and/or "s" (linked to ``data.frame_ids``).
+        stereo_baseline: baseline of the "s" frame, metres or "calib" (linked to
+            ``data.stereo_baseline``). With ``frame_ids`` and ``training_mode`` it fixes the
+            metric scale of the depth (:attr:`metric_scale`, stored with the checkpoint): 0.1 is
+            Monodepth2's convention (metres = 5.4 x depth); "calib" or any other number is
+            taken as the real baseline (metres).
         depth_net: "resnet" (Monodepth2 U-Net) or "eigen" (Eigen et al. 2014 coarse-to-fine).
         num_layers: ResNet depth 18/34/50/101/152 for the depth and pose encoders.
         pretrained: start the encoders from torchvision's ImageNet weights (needs them cached or
@@ -61,8 +66,9 @@ class DepthModel(pl.LightningModule):
         lr: Adam learning rate.
         scheduler_step_size, scheduler_gamma: StepLR schedule, stepped once per epoch.
         eval_crop: "garg" (KITTI Eigen crop) or "none" for validation/test metrics.
-        eval_scaling: "median" (per-image median scaling, mono models), "stereo" (fixed x5.4 for
-            the 0.1 m stereo-baseline convention) or "none".
+        eval_scaling: "median" (per-image median scaling, mono models), "stereo" (the model's
+            fixed :attr:`metric_scale`: x5.4 for the 0.1 m baseline convention, x1 for a metric
+            baseline or supervised training) or "none".
         eval_max_depth: ground truth beyond this depth is ignored in metrics (KITTI: 80 m).
         init_weights: a Monodepth2 weights folder (encoder.pth, depth.pth, optionally
             pose_encoder.pth, pose.pth) to start from: fine-tuning. A resumed checkpoint wins.
@@ -73,6 +79,7 @@ class DepthModel(pl.LightningModule):
         height: int = 192,
         width: int = 640,
         frame_ids: list[str] = ("0", "-1", "1"),  # type: ignore[assignment]
+        stereo_baseline: float | str = MONODEPTH2_BASELINE,
         depth_net: str = "resnet",
         num_layers: int = 18,
         pretrained: bool = True,
@@ -133,6 +140,15 @@ class DepthModel(pl.LightningModule):
         if depth_net not in DEPTH_NETS:
             raise ValueError(f"model.depth_net='{depth_net}': choose from {sorted(DEPTH_NETS)}")
         self.self_supervised = training_mode != "supervised"
+        try:
+            self.metric_scale = metric_scale(self.frame_ids, stereo_baseline, training_mode)
+        except ValueError as err:
+            raise ValueError(f"model.{err} (linked to data.stereo_baseline)") from None
+        if eval_scaling == "stereo" and self.metric_scale is None:
+            raise ValueError(
+                f"model.eval_scaling='stereo' needs a metric model, but frame_ids "
+                f"{self.frame_ids} have no stereo frame 's': use 'median'"
+            )
         if self.self_supervised and not self.source_ids:
             raise ValueError("model.frame_ids needs at least one source frame for self-supervision")
         self.objective = ObjectiveConfig(
@@ -309,7 +325,7 @@ class DepthModel(pl.LightningModule):
             return
         depth = self.predict_depth(views.color[:, 0])
         if self.hparams.eval_scaling == "stereo":
-            depth = depth * STEREO_SCALE_FACTOR
+            depth = depth * self.metric_scale
         kwargs = dict(
             crop=self.hparams.eval_crop,
             median_scaling=self.hparams.eval_scaling == "median",

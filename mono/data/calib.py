@@ -1,4 +1,4 @@
-"""KITTI raw calibration files and LiDAR-to-image projection (numpy only).
+"""KITTI raw calibration files, LiDAR-to-image projection and the stereo scale (numpy only).
 
 KITTI's ``P_rect_0x`` matrices project into the devkit's 1-based pixel coordinates: the
 reference LiDAR projection (KITTI devkit, Monodepth2's ``generate_depth_map``) rounds and then
@@ -9,6 +9,7 @@ intrinsics for training.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,34 @@ MONODEPTH2_BASELINE = 0.1
 STEREO_SCALE_FACTOR = 5.4
 
 CAMERA_OF_SIDE = {"l": 2, "r": 3}
+
+
+def metric_scale(
+    frame_ids: Sequence[str], stereo_baseline: float | str, training_mode: str = "self_supervised"
+) -> float | None:
+    """Factor that turns a model's predicted depth into metres; None when it has no scale.
+
+    A self-supervised model learns the scale of the stereo baseline it warps with: "calib"
+    (the calibrated baseline) gives metres; Monodepth2's 0.1 m convention gives metres / 5.4
+    on KITTI-like rigs (``STEREO_SCALE_FACTOR``); any other number is taken to be the real
+    baseline in metres. Without a stereo frame "s" the scale is unknown (evaluate with median
+    scaling). Ground truth (supervised and hybrid training) is in metres.
+
+    Args:
+        frame_ids: training frame ids, e.g. ``["0", "-1", "1", "s"]``.
+        stereo_baseline: ``data.stereo_baseline``: metres, or "calib".
+        training_mode: "self_supervised", "supervised" or "hybrid".
+    """
+    positive = isinstance(stereo_baseline, (int, float)) and stereo_baseline > 0
+    if stereo_baseline != "calib" and not positive:
+        raise ValueError(f"stereo_baseline={stereo_baseline!r}: a positive number (m) or 'calib'")
+    if training_mode != "self_supervised":
+        return 1.0
+    if "s" not in [str(f) for f in frame_ids]:
+        return None
+    if stereo_baseline != "calib" and float(stereo_baseline) == MONODEPTH2_BASELINE:
+        return STEREO_SCALE_FACTOR
+    return 1.0
 
 
 class CalibrationError(ValueError):

@@ -112,6 +112,7 @@ def cmd_evaluate(
     width: int | None = None,
     ext_disp: str | Path | None = None,
     scaling: str = "median",
+    metric_scale: float = STEREO_SCALE_FACTOR,
     post_process: bool = False,
     to_scaled_disp: Callable[[torch.Tensor], torch.Tensor] | None = None,
     gt_path: str | Path | None = None,
@@ -137,10 +138,13 @@ def cmd_evaluate(
     Args:
         data: KITTI raw root (images; default location of the ground truth).
         split: "eigen", "eigen_benchmark", "benchmark" (no ground truth: PNGs for the
-            server are written to ``benchmark_out``, depth = 5.4 / disp as in Monodepth2) or
+            server are written to ``benchmark_out``, depth = ``metric_scale`` / disp) or
             a split directory holding ``test_files.txt`` (scored without the Garg crop, see
             :data:`SPLIT_PROTOCOL`).
         scaling: "median", "stereo" or "none" (:func:`evaluate_disparities`).
+        metric_scale: metres per unit of predicted depth, the factor of "stereo" scaling and
+            of the benchmark PNGs: the model's :attr:`LoadedNetworks.metric_scale`, or
+            Monodepth2's 5.4 (its 0.1 m stereo convention).
         gt_path: exported ground truth; default :func:`default_gt_path`.
         gt_kind: "velodyne", "camera" or "dense"; None = the split's default.
         crop: "garg" or "none" instead of the split's crop.
@@ -203,7 +207,7 @@ def cmd_evaluate(
         np.save(save_disps, pred_disps)
         log(f"-> Saved predicted disparities to {save_disps}")
     if gt_depths is None:
-        out = write_benchmark_pngs(benchmark_depths(pred_disps), benchmark_out)
+        out = write_benchmark_pngs(benchmark_depths(pred_disps, metric_scale), benchmark_out)
         log(f"-> Saved benchmark predictions to {out} (no ground truth: not evaluated)")
         return out
     if len(pred_disps) != len(gt_depths):
@@ -214,7 +218,7 @@ def cmd_evaluate(
         )
     protocol = split if split in SPLIT_PROTOCOL else "directory"
     if scaling == "stereo":
-        log(f"   Stereo evaluation - no median scaling, depth scaled by {STEREO_SCALE_FACTOR}")
+        log(f"   Stereo evaluation - no median scaling, depth scaled by {metric_scale:g}")
     else:
         log(f"   Mono evaluation - {'using median' if scaling == 'median' else 'no'} scaling")
     log(f"-> Evaluating {split} ({gt_kind} ground truth, {len(gt_depths)} images)")
@@ -225,6 +229,7 @@ def cmd_evaluate(
         gt_depths,
         protocol,
         scaling,
+        metric_scale=metric_scale,
         per_image_csv=per_image_csv,
         names=names,
         log=log,
