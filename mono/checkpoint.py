@@ -24,6 +24,9 @@ from mono.nets.monodepth2_format import (
     load_state_checked,
 )
 
+# Monodepth2 trains every model with this depth range; its weight files do not record it.
+MONODEPTH2_DEPTH_RANGE = (0.1, 100.0)
+
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, truncated, corrupt or not a mono checkpoint."""
@@ -50,8 +53,8 @@ class LoadedNetworks:
     pose: nn.Module | None
     height: int
     width: int
-    min_depth: float = 0.1
-    max_depth: float = 100.0
+    min_depth: float = MONODEPTH2_DEPTH_RANGE[0]
+    max_depth: float = MONODEPTH2_DEPTH_RANGE[1]
     frame_ids: list[str] = field(default_factory=lambda: ["0", "-1", "1"])
     metric_scale: float | None = None
     source: str = ""
@@ -84,6 +87,20 @@ def checkpoint_metric_scale(hp: dict, source: str | Path) -> float | None:
                 stacklevel=3,
             )
     return metric_scale(frame_ids, baseline, mode)
+
+
+def monodepth2_settings(meta: dict) -> tuple[float, float, float | None]:
+    """``(min_depth, max_depth, metric_scale)`` of a Monodepth2 folder's ``encoder.pth`` metadata.
+
+    Folders written by mono record them; the reference's folders do not, and Monodepth2
+    always trains with depths 0.1 .. 100 m and stereo with its 0.1 m baseline convention.
+    """
+    min_depth = float(meta.get("min_depth", MONODEPTH2_DEPTH_RANGE[0]))
+    max_depth = float(meta.get("max_depth", MONODEPTH2_DEPTH_RANGE[1]))
+    if "metric_scale" in meta:
+        scale = meta["metric_scale"]
+        return min_depth, max_depth, None if scale is None else float(scale)
+    return min_depth, max_depth, STEREO_SCALE_FACTOR if meta.get("use_stereo") else None
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -121,14 +138,16 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
     if source.is_dir():
         depth, pose, meta = load_monodepth2(source)
         frame_ids = ["0", "-1", "1", "s"] if meta.get("use_stereo") else ["0", "-1", "1"]
+        min_depth, max_depth, scale = monodepth2_settings(meta)
         return LoadedNetworks(
             depth=depth.eval(),
             pose=pose.eval() if (pose is not None and with_pose) else None,
             height=int(meta["height"]),
             width=int(meta["width"]),
+            min_depth=min_depth,
+            max_depth=max_depth,
             frame_ids=frame_ids,
-            # Monodepth2 always trains stereo with its 0.1 m convention.
-            metric_scale=STEREO_SCALE_FACTOR if meta.get("use_stereo") else None,
+            metric_scale=scale,
             source=str(source),
         )
     ckpt = read_checkpoint(source)
@@ -185,7 +204,8 @@ def init_model_from_monodepth2(
 
     Returns:
         The parts loaded, ``["depth"]`` or ``["depth", "pose"]``; a model pose network with no
-        pose files keeps its initialisation (a warning says so).
+        pose files keeps its initialisation, and a depth range other than the folder's makes
+        the same weights predict other depths (a warning says each).
 
     Raises:
         FileNotFoundError, ValueError: missing files; the training size differs from the
@@ -210,6 +230,7 @@ def init_model_from_monodepth2(
             f"the model is {want[0]} x {want[1]}; set data.height/data.width to match or allow "
             "a size change explicitly (allow_size_change=True)"
         )
+    _warn_if_range_differs(folder, encoder, model.hparams)
     state = {k: v for k, v in encoder.items() if k not in ENCODER_META_KEYS}
     load_state_checked(model.depth.encoder, state, str(folder / "encoder.pth"))
     load_state_checked(model.depth.decoder, read("depth.pth"), str(folder / "depth.pth"))
@@ -232,3 +253,23 @@ def init_model_from_monodepth2(
         load_state_checked(pose.head, read("pose.pth"), str(folder / "pose.pth"))
         loaded.append("pose")
     return loaded
+
+
+def _warn_if_range_differs(folder: Path, encoder: dict, hparams) -> None:
+    """Warn when the model maps disparity to depth with another range than the weights did."""
+    trained = monodepth2_settings(encoder)[:2]
+    wanted = (float(hparams.min_depth), float(hparams.max_depth))
+    if trained == wanted:
+        return
+    recorded = "min_depth" in encoder
+    was = (
+        f"was trained with depths {trained[0]:g} .. {trained[1]:g} m"
+        if recorded
+        else f"does not record its depth range, so it is Monodepth2's {trained[0]:g} .. "
+        f"{trained[1]:g} m"
+    )
+    warnings.warn(
+        f"{folder} {was}, but model.min_depth/max_depth are {wanted[0]:g} .. {wanted[1]:g} m: "
+        "the loaded network predicts other depths until fine-tuning adapts it",
+        stacklevel=3,
+    )

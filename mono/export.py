@@ -9,7 +9,8 @@ Formats (``mono export --format``), each written with a ``<file>.json`` that des
   :class:`EncoderFeatures` (image -> five feature maps), traced at the training size with a
   dynamic batch axis.
 - ``monodepth2``: a weights folder the reference's own scripts load (``encoder.pth`` with
-  ``height``/``width``/``use_stereo``, ``depth.pth``, ``pose_encoder.pth``, ``pose.pth``).
+  ``height``/``width``/``use_stereo`` and mono's ``min_depth``/``max_depth``/``metric_scale``,
+  which the reference ignores; ``depth.pth``, ``pose_encoder.pth``, ``pose.pth``).
 
 Every network takes RGB in [0, 1]; the (x - 0.45) / 0.225 normalisation is inside.
 """
@@ -320,7 +321,14 @@ def _export_monodepth2(out: Path, part: str, nets: LoadedNetworks) -> list[Path]
         raise ValueError("the monodepth2 format needs a ResNet depth network (this one is 'eigen')")
     written = []
     if part in ("encoder", "depth", "all"):
-        enc, dec = depth_net_to_monodepth2(nets.depth, nets.height, nets.width, nets.stereo_trained)
+        settings = {
+            "min_depth": nets.min_depth,
+            "max_depth": nets.max_depth,
+            "metric_scale": nets.metric_scale,
+        }
+        enc, dec = depth_net_to_monodepth2(
+            nets.depth, nets.height, nets.width, nets.stereo_trained, settings
+        )
         files = (
             {"encoder.pth": enc} if part == "encoder" else {"encoder.pth": enc, "depth.pth": dec}
         )
