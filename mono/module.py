@@ -71,7 +71,8 @@ class DepthModel(pl.LightningModule):
             baseline or supervised training) or "none".
         eval_max_depth: ground truth beyond this depth is ignored in metrics (KITTI: 80 m).
         init_weights: a Monodepth2 weights folder (encoder.pth, depth.pth, optionally
-            pose_encoder.pth, pose.pth) to start from: fine-tuning. A resumed checkpoint wins.
+            pose_encoder.pth, pose.pth) to start from (fine-tuning), or to validate/test.
+            A ``--ckpt_path`` checkpoint wins.
     """
 
     def __init__(
@@ -187,12 +188,9 @@ class DepthModel(pl.LightningModule):
         )
 
     def setup(self, stage: str) -> None:
-        # Lightning restores a resumed checkpoint after setup(), so resuming wins over this.
-        if (
-            stage == "fit"
-            and self.hparams.init_weights
-            and not getattr(self, "_initialised", False)
-        ):
+        # Lightning restores a --ckpt_path checkpoint after setup(), so it wins over this; for
+        # validate/test without one, these are the weights that get scored.
+        if self.hparams.init_weights and not getattr(self, "_initialised", False):
             from mono.checkpoint import init_model_from_monodepth2
 
             init_model_from_monodepth2(self, self.hparams.init_weights)
