@@ -162,6 +162,7 @@ class DepthModel(pl.LightningModule):
             disable_automasking=disable_automasking,
             v1_multiscale=v1_multiscale,
             predictive_mask=predictive_mask,
+            scale_translation_by_mean_inv_depth=pose_model_type == "posecnn",
         )
         depth_kwargs = {"num_layers": num_layers, "pretrained": pretrained, "scales": tuple(scales)}
         if depth_net == "eigen":
