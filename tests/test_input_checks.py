@@ -50,3 +50,64 @@ def test_init_weights_are_what_test_scores(synthetic_root, tmp_path, capsys):
         line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("model "))
         scores.append(line.split()[1:])
     assert scores[0] == scores[1]
+
+
+# ----------------------------------------------------------------------------- calibration
+def _calib_with_p_rect_02(tmp_path, fx: str, fy: str = "5.0"):
+    path = tmp_path / "calib_cam_to_cam.txt"
+    path.write_text(
+        "calib_time: 09-Jan-2012 13:57:47\n"
+        "S_rect_02: 8.0 6.0\n"
+        f"P_rect_02: {fx} 0.0 4.5 0.24 0.0 {fy} 3.2 0.0 0.0 0.0 1.0 0.0\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("fx", ["nan", "inf", "-inf"])
+def test_calibration_with_a_non_finite_value_is_refused(tmp_path, fx):
+    from mono.data.calib import CalibrationError, normalised_intrinsics
+
+    path = _calib_with_p_rect_02(tmp_path, fx)
+    with pytest.raises(CalibrationError) as info:
+        normalised_intrinsics(tmp_path, 2)
+    assert str(info.value) == (f"{path}: entry 'P_rect_02' holds {fx}; expected 12 finite numbers")
+
+
+@pytest.mark.parametrize("fx, fy", [("0.0", "5.0"), ("-4.0", "5.0"), ("4.0", "0")])
+def test_calibration_with_a_non_positive_focal_length_is_refused(tmp_path, fx, fy):
+    from mono.data.calib import CalibrationError, projection_matrix
+
+    path = _calib_with_p_rect_02(tmp_path, fx, fy)
+    with pytest.raises(CalibrationError) as info:
+        projection_matrix(tmp_path, 2)
+    assert str(info.value) == (
+        f"{path}: entry 'P_rect_02' has focal lengths fx={float(fx):g}, fy={float(fy):g}; "
+        "both must be positive"
+    )
+
+
+# ----------------------------------------------------------------------------- split files
+def test_a_byte_order_mark_is_not_part_of_the_first_folder(tmp_path):
+    from mono.data.splits import SplitEntry, read_split
+    from mono.evaluation.gt import read_split as read_test_lines
+
+    (tmp_path / "train_files.txt").write_bytes("\ufeffd/x 1 l\nd/x 2 r\n".encode())
+    assert read_split(tmp_path / "train_files.txt")[0] == SplitEntry("d/x", 1, "l", 1)
+    (tmp_path / "test_files.txt").write_bytes("\ufeffd/x 1 l\n".encode())
+    assert read_test_lines(str(tmp_path)) == ["d/x 1 l"]
+
+
+@pytest.mark.parametrize("stage", ["train", "val"])
+def test_a_line_without_side_is_refused_outside_test_splits(tmp_path, stage):
+    from mono.data.splits import SplitEntry, read_split
+
+    path = tmp_path / f"{stage}_files.txt"
+    path.write_text("d/x 1 l\nd/x 2\n")
+    with pytest.raises(ValueError) as info:
+        read_split(path)
+    assert str(info.value) == (
+        f"{path}:2: expected 'folder frame side' (side l|r), the side is missing (only a test "
+        "split may leave it out): 'd/x 2'"
+    )
+    (tmp_path / "test_files.txt").write_text("d/x 1 l\nd/x 2\n")
+    assert read_split(tmp_path / "test_files.txt")[1] == SplitEntry("d/x", 2, "l", 2)

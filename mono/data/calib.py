@@ -83,15 +83,36 @@ def read_calib_file(path: str | Path) -> dict[str, np.ndarray]:
 def _require(calib: dict[str, np.ndarray], key: str, size: int, path: Path) -> np.ndarray:
     if key not in calib or calib[key].size != size:
         raise CalibrationError(f"{path}: missing or malformed entry '{key}' ({size} numbers)")
-    return calib[key]
+    values = calib[key]
+    bad = values[~np.isfinite(values)]
+    if bad.size:  # float() parses "nan" and "inf", which would poison every projection
+        raise CalibrationError(
+            f"{path}: entry '{key}' holds {float(bad[0]):g}; expected {size} finite numbers"
+        )
+    return values
 
 
 def projection_matrix(date_dir: str | Path, camera: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """``P_rect_0{camera}`` (3, 4) and the rectified image size (height, width) of a date folder."""
+    """``P_rect_0{camera}`` (3, 4) and the rectified image size (height, width) of a date folder.
+
+    Raises:
+        CalibrationError: a missing or malformed entry, a non-finite number, a focal length
+            that is not positive or an empty image size (the file and entry are named).
+    """
     path = Path(date_dir) / CAM_TO_CAM
     calib = read_calib_file(path)
     P = _require(calib, f"P_rect_0{camera}", 12, path).reshape(3, 4)
+    fx, fy = P[0, 0], P[1, 1]
+    if not (fx > 0 and fy > 0):
+        raise CalibrationError(
+            f"{path}: entry 'P_rect_0{camera}' has focal lengths fx={fx:g}, fy={fy:g}; "
+            "both must be positive"
+        )
     w, h = _require(calib, f"S_rect_0{camera}", 2, path)
+    if not (w >= 1 and h >= 1):
+        raise CalibrationError(
+            f"{path}: entry 'S_rect_0{camera}' has image size {w:g} x {h:g}; both must be >= 1"
+        )
     return P, (int(round(h)), int(round(w)))
 
 
