@@ -1,5 +1,6 @@
 """Inputs that used to give a plausible-looking wrong answer are refused with a named cause."""
 
+import numpy as np
 import pytest
 
 from mono.cli import main
@@ -111,3 +112,63 @@ def test_a_line_without_side_is_refused_outside_test_splits(tmp_path, stage):
     )
     (tmp_path / "test_files.txt").write_text("d/x 1 l\nd/x 2\n")
     assert read_split(tmp_path / "test_files.txt")[1] == SplitEntry("d/x", 2, "l", 2)
+
+
+# ----------------------------------------------------------------------------- --ext-disp
+@pytest.fixture(scope="module")
+def exported_gt(synthetic_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gt") / "gt.npz"
+    main(["export-gt", "--data", str(synthetic_root), "--split", "splits", "--out", str(out)])
+    return out
+
+
+def _evaluate_error(synthetic_root, gt_file, disps, path) -> str:
+    np.save(path, disps)
+    args = ["evaluate", "--ext-disp", path, "--data", synthetic_root, "--split", "splits"]
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in [*args, "--gt", gt_file]])
+    return info.value.code
+
+
+N_TEST = 22  # the tiny preset's test split
+
+
+def test_ext_disp_of_another_size_is_refused(synthetic_root, exported_gt, tmp_path):
+    path = tmp_path / "d.npy"
+    message = _evaluate_error(synthetic_root, exported_gt, np.ones((21, 8, 24), np.float32), path)
+    assert message.startswith(
+        f"mono evaluate: error: 21 predictions from {path} but {N_TEST} ground-truth maps in "
+        f"{exported_gt}: both must follow the splits split's test_files.txt"
+    )
+    message = _evaluate_error(synthetic_root, exported_gt, np.ones((N_TEST, 8), np.float32), path)
+    assert message == (
+        f"mono evaluate: error: {path}: expected (N, h, w) disparities, got shape ({N_TEST}, 8)"
+    )
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        (np.nan, "2 non-finite values (NaN or inf), the first in map 3"),
+        (np.inf, "2 non-finite values (NaN or inf), the first in map 3"),
+        (-0.5, "2 negative values, the first in map 3; disparities are >= 0"),
+    ],
+)
+def test_ext_disp_values_are_checked(synthetic_root, exported_gt, tmp_path, value, problem):
+    disps = np.ones((N_TEST, 8, 24), np.float32)
+    disps[3, 0, :2] = value
+    path = tmp_path / "d.npy"
+    message = _evaluate_error(synthetic_root, exported_gt, disps, path)
+    assert message == f"mono evaluate: error: {path}: {problem}"
+
+
+def test_ext_disp_for_the_benchmark_split_is_counted_too(tmp_path):
+    path = tmp_path / "d.npy"
+    np.save(path, np.ones((3, 8, 24), np.float32))
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--ext-disp", str(path), "--split", "benchmark"])
+    assert info.value.code == (
+        f"mono evaluate: error: {path}: 3 disparity maps, but the benchmark split lists 500 "
+        "test images; give one map per line of its test_files.txt, in order"
+    )
+    assert not (tmp_path / "benchmark_predictions").exists()
