@@ -162,7 +162,8 @@ def test_ext_disp_values_are_checked(synthetic_root, exported_gt, tmp_path, valu
     assert message == f"mono evaluate: error: {path}: {problem}"
 
 
-def test_ext_disp_for_the_benchmark_split_is_counted_too(tmp_path):
+def test_ext_disp_for_the_benchmark_split_is_counted_too(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where benchmark_predictions/ would go
     path = tmp_path / "d.npy"
     np.save(path, np.ones((3, 8, 24), np.float32))
     with pytest.raises(SystemExit) as info:
