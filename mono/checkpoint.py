@@ -16,12 +16,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from mono.data.calib import MONODEPTH2_BASELINE, STEREO_SCALE_FACTOR, metric_scale
 from mono.nets import DepthNet, PoseNet, build_depth_net
 from mono.nets.monodepth2_format import (
     ENCODER_META_KEYS,
     load_monodepth2,
     load_state_checked,
 )
+
+# Monodepth2 trains every model with this depth range; its weight files do not record it.
+MONODEPTH2_DEPTH_RANGE = (0.1, 100.0)
 
 
 class CheckpointError(ValueError):
@@ -38,6 +42,9 @@ class LoadedNetworks:
         height, width: the input size the networks were trained at.
         min_depth, max_depth: disparity-to-depth range.
         frame_ids: training frame ids (tells mono / stereo / mono+stereo apart).
+        metric_scale: metres per unit of predicted depth, or None when the model has no metric
+            scale (monocular: evaluate with median scaling); see
+            :func:`mono.data.calib.metric_scale`.
         source: the file or folder they came from.
         hparams: every stored hyper-parameter (empty for Monodepth2 weights).
     """
@@ -46,16 +53,54 @@ class LoadedNetworks:
     pose: nn.Module | None
     height: int
     width: int
-    min_depth: float = 0.1
-    max_depth: float = 100.0
+    min_depth: float = MONODEPTH2_DEPTH_RANGE[0]
+    max_depth: float = MONODEPTH2_DEPTH_RANGE[1]
     frame_ids: list[str] = field(default_factory=lambda: ["0", "-1", "1"])
+    metric_scale: float | None = None
     source: str = ""
     hparams: dict = field(default_factory=dict)
 
     @property
     def stereo_trained(self) -> bool:
-        """True for stereo and mono+stereo models (metric up to the 0.1 m baseline convention)."""
+        """True for stereo and mono+stereo models (Monodepth2's ``use_stereo``)."""
         return "s" in self.frame_ids
+
+
+def checkpoint_metric_scale(hp: dict, source: str | Path) -> float | None:
+    """Metric scale of a checkpoint's depth from its hyper-parameters.
+
+    Checkpoints written before ``model.stereo_baseline`` existed do not say which baseline a
+    stereo model was trained with; they keep the rule of that time (the 0.1 m convention),
+    with a warning, since the main job trains with the calibrated one.
+    """
+    frame_ids = [str(f) for f in hp.get("frame_ids", ["0", "-1", "1"])]
+    mode = hp.get("training_mode", "self_supervised")
+    baseline = hp.get("stereo_baseline")
+    if baseline is None:
+        baseline = MONODEPTH2_BASELINE
+        if mode == "self_supervised" and "s" in frame_ids:
+            warnings.warn(
+                f"{source} does not record the stereo baseline it was trained with (older than "
+                "model.stereo_baseline): assuming Monodepth2's 0.1 m convention, metres = "
+                f"{STEREO_SCALE_FACTOR} x depth; if it was trained with data.stereo_baseline "
+                "'calib' its depth is already in metres",
+                stacklevel=3,
+            )
+    return metric_scale(frame_ids, baseline, mode)
+
+
+def monodepth2_settings(meta: dict) -> tuple[float, float, float | None]:
+    """``(min_depth, max_depth, metric_scale)`` of a Monodepth2 folder's ``encoder.pth`` metadata.
+
+    Folders written by mono record them; the reference's folders do not, and Monodepth2
+    always trains with depths 0.1 .. 100 m and stereo with its 0.1 m baseline convention.
+    """
+    min_depth = float(meta.get("min_depth", MONODEPTH2_DEPTH_RANGE[0]))
+    max_depth = float(meta.get("max_depth", MONODEPTH2_DEPTH_RANGE[1]))
+    if "metric_scale" in meta:
+        scale = meta["metric_scale"]
+        return min_depth, max_depth, None if scale is None else float(scale)
+    return min_depth, max_depth, STEREO_SCALE_FACTOR if meta.get("use_stereo") else None
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -93,12 +138,16 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
     if source.is_dir():
         depth, pose, meta = load_monodepth2(source)
         frame_ids = ["0", "-1", "1", "s"] if meta.get("use_stereo") else ["0", "-1", "1"]
+        min_depth, max_depth, scale = monodepth2_settings(meta)
         return LoadedNetworks(
             depth=depth.eval(),
             pose=pose.eval() if (pose is not None and with_pose) else None,
             height=int(meta["height"]),
             width=int(meta["width"]),
+            min_depth=min_depth,
+            max_depth=max_depth,
             frame_ids=frame_ids,
+            metric_scale=scale,
             source=str(source),
         )
     ckpt = read_checkpoint(source)
@@ -135,6 +184,7 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
         min_depth=float(hp.get("min_depth", 0.1)),
         max_depth=float(hp.get("max_depth", 100.0)),
         frame_ids=[str(f) for f in hp.get("frame_ids", ["0", "-1", "1"])],
+        metric_scale=checkpoint_metric_scale(hp, source),
         source=str(source),
         hparams=hp,
     )
@@ -154,7 +204,8 @@ def init_model_from_monodepth2(
 
     Returns:
         The parts loaded, ``["depth"]`` or ``["depth", "pose"]``; a model pose network with no
-        pose files keeps its initialisation (a warning says so).
+        pose files keeps its initialisation, and a depth range other than the folder's makes
+        the same weights predict other depths (a warning says each).
 
     Raises:
         FileNotFoundError, ValueError: missing files; the training size differs from the
@@ -179,6 +230,7 @@ def init_model_from_monodepth2(
             f"the model is {want[0]} x {want[1]}; set data.height/data.width to match or allow "
             "a size change explicitly (allow_size_change=True)"
         )
+    _warn_if_range_differs(folder, encoder, model.hparams)
     state = {k: v for k, v in encoder.items() if k not in ENCODER_META_KEYS}
     load_state_checked(model.depth.encoder, state, str(folder / "encoder.pth"))
     load_state_checked(model.depth.decoder, read("depth.pth"), str(folder / "depth.pth"))
@@ -201,3 +253,23 @@ def init_model_from_monodepth2(
         load_state_checked(pose.head, read("pose.pth"), str(folder / "pose.pth"))
         loaded.append("pose")
     return loaded
+
+
+def _warn_if_range_differs(folder: Path, encoder: dict, hparams) -> None:
+    """Warn when the model maps disparity to depth with another range than the weights did."""
+    trained = monodepth2_settings(encoder)[:2]
+    wanted = (float(hparams.min_depth), float(hparams.max_depth))
+    if trained == wanted:
+        return
+    recorded = "min_depth" in encoder
+    was = (
+        f"was trained with depths {trained[0]:g} .. {trained[1]:g} m"
+        if recorded
+        else f"does not record its depth range, so it is Monodepth2's {trained[0]:g} .. "
+        f"{trained[1]:g} m"
+    )
+    warnings.warn(
+        f"{folder} {was}, but model.min_depth/max_depth are {wanted[0]:g} .. {wanted[1]:g} m: "
+        "the loaded network predicts other depths until fine-tuning adapts it",
+        stacklevel=3,
+    )

@@ -73,6 +73,20 @@ def run_lightning(args: list[str] | None) -> None:
             parser.link_arguments("data.frame_ids", "model.frame_ids")
             # One option places the whole run: the logger writes below the run folder too.
             parser.link_arguments("trainer.default_root_dir", "trainer.logger.init_args.save_dir")
+            parser.link_arguments("data.stereo_baseline", "model.stereo_baseline")
+
+        def before_instantiate_classes(self) -> None:
+            # Scoring fresh weights prints a table that looks like a result but is noise.
+            subcommand = self.config.get("subcommand")
+            if subcommand in ("test", "validate"):
+                config = self.config[subcommand]
+                if not config.get("ckpt_path") and not config["model"].get("init_weights"):
+                    raise SystemExit(
+                        f"mono {subcommand}: error: no --ckpt_path given, so the scores would be "
+                        "those of randomly initialised weights; pass --ckpt_path (e.g. "
+                        "runs/synthetic/checkpoints/last.ckpt) or --model.init_weights (a "
+                        "Monodepth2 weights folder)"
+                    )
 
         def _parse_ckpt_path(self) -> None:
             # LightningCLI reads --ckpt_path's hyper-parameters with torch.load before the

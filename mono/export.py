@@ -9,7 +9,8 @@ Formats (``mono export --format``), each written with a ``<file>.json`` that des
   :class:`EncoderFeatures` (image -> five feature maps), traced at the training size with a
   dynamic batch axis.
 - ``monodepth2``: a weights folder the reference's own scripts load (``encoder.pth`` with
-  ``height``/``width``/``use_stereo``, ``depth.pth``, ``pose_encoder.pth``, ``pose.pth``).
+  ``height``/``width``/``use_stereo`` and mono's ``min_depth``/``max_depth``/``metric_scale``,
+  which the reference ignores; ``depth.pth``, ``pose_encoder.pth``, ``pose.pth``).
 
 Every network takes RGB in [0, 1]; the (x - 0.45) / 0.225 normalisation is inside.
 """
@@ -27,7 +28,6 @@ import torch
 from torch import Tensor, nn
 
 from mono.checkpoint import CheckpointError, LoadedNetworks
-from mono.data.calib import STEREO_SCALE_FACTOR
 from mono.nets import DepthNet, EigenCoarseFine, PoseNet, ResnetEncoder, build_depth_net
 from mono.nets.monodepth2_format import (
     depth_net_to_monodepth2,
@@ -126,8 +126,17 @@ def _meta(nets: LoadedNetworks) -> dict[str, Any]:
         "max_depth": nets.max_depth,
         "frame_ids": list(nets.frame_ids),
         "stereo_trained": nets.stereo_trained,
+        "metric_scale": nets.metric_scale,
         "source": nets.source,
     }
+
+
+def _in_metres(scale: float | None) -> str:
+    if scale is None:
+        return "; up to scale (a monocular model)"
+    if scale == 1.0:
+        return "; depth is in metres"
+    return f"; metres = {scale:g} * depth"
 
 
 def _part_io(part: str, nets: LoadedNetworks) -> tuple[list[dict], list[dict]]:
@@ -145,7 +154,7 @@ def _part_io(part: str, nets: LoadedNetworks) -> tuple[list[dict], list[dict]]:
             "shape": ["batch", 1, h, w],
             "range": [0.0, 1.0],
             "to_depth": "depth = 1 / (1/max_depth + (1/min_depth - 1/max_depth) * disparity)"
-            + (f"; metres = {STEREO_SCALE_FACTOR} * depth" if nets.stereo_trained else ""),
+            + _in_metres(nets.metric_scale),
         }
         return [_image_spec("image", h, w)], [disp]
     ins = [_image_spec("frame_a", h, w), _image_spec("frame_b", h, w)]
@@ -309,7 +318,14 @@ def _export_monodepth2(out: Path, part: str, nets: LoadedNetworks) -> list[Path]
         raise ValueError("the monodepth2 format needs a ResNet depth network (this one is 'eigen')")
     written = []
     if part in ("encoder", "depth", "all"):
-        enc, dec = depth_net_to_monodepth2(nets.depth, nets.height, nets.width, nets.stereo_trained)
+        settings = {
+            "min_depth": nets.min_depth,
+            "max_depth": nets.max_depth,
+            "metric_scale": nets.metric_scale,
+        }
+        enc, dec = depth_net_to_monodepth2(
+            nets.depth, nets.height, nets.width, nets.stereo_trained, settings
+        )
         files = (
             {"encoder.pth": enc} if part == "encoder" else {"encoder.pth": enc, "depth.pth": dec}
         )

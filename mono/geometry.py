@@ -12,6 +12,8 @@ not be reused later under autograd.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from kornia.geometry.conversions import axis_angle_to_rotation_matrix, normalize_pixel_coordinates
@@ -114,6 +116,30 @@ def pose_vec_to_mat(axisangle: Tensor, translation: Tensor, invert: bool = False
     top = torch.cat([rotation, t], dim=2)
     bottom = top.new_tensor([0.0, 0.0, 0.0, 1.0]).expand(top.shape[0], 1, 4)
     return torch.cat([top, bottom], dim=1)
+
+
+def scale_translation(T_src_tgt: Tensor, factor: Tensor, which: Sequence[bool]) -> Tensor:
+    """Multiply the translation of chosen transforms by a per-sample factor.
+
+    Scaling ``t`` in ``[R | t]`` scales the translation ``-R^T t`` of its inverse by the same
+    factor, so this equals rebuilding an (inverted or not) pose from a scaled translation.
+
+    Args:
+        T_src_tgt: (B, S, 4, 4) transforms, one per source.
+        factor: (B,) factor per sample.
+        which: S flags, True for the sources to scale.
+
+    Returns:
+        (B, S, 4, 4) copy with ``T[b, s, :3, 3] * factor[b]`` where ``which[s]``.
+    """
+    if len(which) != T_src_tgt.shape[1]:
+        raise ValueError(f"scale_translation: {len(which)} flags for {T_src_tgt.shape[1]} sources")
+    gain = torch.ones(T_src_tgt.shape[:2], dtype=T_src_tgt.dtype, device=T_src_tgt.device)
+    chosen = torch.tensor(list(which), dtype=torch.bool, device=T_src_tgt.device)
+    gain = torch.where(chosen, factor.to(gain).unsqueeze(1), gain)
+    out = T_src_tgt.clone()
+    out[..., :3, 3] = T_src_tgt[..., :3, 3] * gain[..., None]
+    return out
 
 
 def scale_intrinsics(K_norm: Tensor, height: int, width: int) -> Tensor:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mono.data.augment import prepare_batch
-from mono.data.calib import STEREO_SCALE_FACTOR
+from mono.data.calib import MONODEPTH2_BASELINE, metric_scale
 from mono.data.kitti import FrameId, parse_frame_ids
 from mono.geometry import disp_to_depth, pose_vec_to_mat
 from mono.losses import SUPERVISED_LOSSES
@@ -48,6 +48,11 @@ class DepthModel(pl.LightningModule):
             ``data.width``). Default 640.
         frame_ids: target "0" first, then source offsets and/or "s" (set through
             ``data.frame_ids``). Default ["0", "-1", "1"].
+        stereo_baseline: baseline of the "s" frame, metres or "calib" (set through
+            ``data.stereo_baseline``). With ``frame_ids`` and ``training_mode`` it fixes the
+            metric scale of the depth (:attr:`metric_scale`, stored with the checkpoint): 0.1 is
+            Monodepth2's convention (metres = 5.4 x depth); "calib" or any other number is
+            taken as the real baseline (metres). Default 0.1.
         depth_net: "resnet" (Monodepth2 U-Net) or "eigen" (Eigen et al. 2014 coarse-to-fine).
             Default "resnet".
         num_layers: ResNet depth 18/34/50/101/152 for the depth and pose encoders. Default 18.
@@ -84,13 +89,14 @@ class DepthModel(pl.LightningModule):
         scheduler_gamma: StepLR factor applied every scheduler_step_size epochs. Default 0.1.
         eval_crop: "garg" (KITTI Eigen crop) or "none" for validation/test metrics. Default
             "garg".
-        eval_scaling: "median" (per-image median scaling, mono models), "stereo" (fixed x5.4 for
-            the 0.1 m stereo-baseline convention) or "none". Default "median".
+        eval_scaling: "median" (per-image median scaling, mono models), "stereo" (the model's
+            fixed :attr:`metric_scale`: x5.4 for the 0.1 m baseline convention, x1 for a metric
+            baseline or supervised training) or "none". Default "median".
         eval_max_depth: ground truth beyond this depth, in metres, is ignored in metrics (KITTI:
             80). Default 80.
         init_weights: a Monodepth2 weights folder (encoder.pth, depth.pth, optionally
-            pose_encoder.pth, pose.pth) to start from: fine-tuning. A resumed checkpoint wins.
-            Default None.
+            pose_encoder.pth, pose.pth) to start from (fine-tuning), or to validate/test. A
+            ``--ckpt_path`` checkpoint wins. Default None.
         max_skipped_nonfinite: training steps with a NaN/inf loss or gradient to skip before
             the run stops with a diagnosis (see :class:`mono.stopping.NonFiniteGuard`).
             Default 0: stop at the first.
@@ -101,6 +107,7 @@ class DepthModel(pl.LightningModule):
         height: int = 192,
         width: int = 640,
         frame_ids: list[FrameId] = ("0", "-1", "1"),  # type: ignore[assignment]
+        stereo_baseline: float | Literal["calib"] = MONODEPTH2_BASELINE,
         depth_net: DepthNetName = "resnet",
         num_layers: int = 18,
         pretrained: bool = True,
@@ -165,6 +172,15 @@ class DepthModel(pl.LightningModule):
         if depth_net not in DEPTH_NETS:
             raise ValueError(f"model.depth_net='{depth_net}': choose from {sorted(DEPTH_NETS)}")
         self.self_supervised = training_mode != "supervised"
+        try:
+            self.metric_scale = metric_scale(self.frame_ids, stereo_baseline, training_mode)
+        except ValueError as err:
+            raise ValueError(f"model.{err} (linked to data.stereo_baseline)") from None
+        if eval_scaling == "stereo" and self.metric_scale is None:
+            raise ValueError(
+                f"model.eval_scaling='stereo' needs a metric model, but frame_ids "
+                f"{self.frame_ids} have no stereo frame 's': use 'median'"
+            )
         if self.self_supervised and not self.source_ids:
             raise ValueError("model.frame_ids needs at least one source frame for self-supervision")
         self.objective = ObjectiveConfig(
@@ -177,6 +193,7 @@ class DepthModel(pl.LightningModule):
             disable_automasking=disable_automasking,
             v1_multiscale=v1_multiscale,
             predictive_mask=predictive_mask,
+            scale_translation_by_mean_inv_depth=pose_model_type == "posecnn",
         )
         depth_kwargs = {"num_layers": num_layers, "pretrained": pretrained, "scales": tuple(scales)}
         if depth_net == "eigen":
@@ -203,12 +220,9 @@ class DepthModel(pl.LightningModule):
         )
 
     def setup(self, stage: str) -> None:
-        # Lightning restores a resumed checkpoint after setup(), so resuming wins over this.
-        if (
-            stage == "fit"
-            and self.hparams.init_weights
-            and not getattr(self, "_initialised", False)
-        ):
+        # Lightning restores a --ckpt_path checkpoint after setup(), so it wins over this; for
+        # validate/test without one, these are the weights that get scored.
+        if self.hparams.init_weights and not getattr(self, "_initialised", False):
             from mono.checkpoint import init_model_from_monodepth2
 
             init_model_from_monodepth2(self, self.hparams.init_weights)
@@ -342,7 +356,7 @@ class DepthModel(pl.LightningModule):
             return
         depth = self.predict_depth(views.color[:, 0])
         if self.hparams.eval_scaling == "stereo":
-            depth = depth * STEREO_SCALE_FACTOR
+            depth = depth * self.metric_scale
         kwargs = dict(
             crop=self.hparams.eval_crop,
             median_scaling=self.hparams.eval_scaling == "median",

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mono.geometry import disp_to_depth, warp
+from mono.geometry import disp_to_depth, scale_translation, warp
 from mono.losses import (
     MinReprojection,
     add_tiebreak_noise,
@@ -44,6 +44,10 @@ class ObjectiveConfig:
         v1_multiscale: Monodepth v1 multi-scale: compare at each scale's own resolution.
         predictive_mask: weight the reprojection by a predicted mask (Zhou et al. 2017) instead
             of auto-masking.
+        scale_translation_by_mean_inv_depth: Monodepth2's "posecnn" rule (after Wang et al.
+            2018, arXiv:1712.00175): at every scale, the translation of each temporal source is
+            multiplied by the mean inverse depth of the depth it warps with; the stereo
+            partner's known pose is kept.
     """
 
     min_depth: float = 0.1
@@ -55,6 +59,7 @@ class ObjectiveConfig:
     disable_automasking: bool = False
     v1_multiscale: bool = False
     predictive_mask: bool = False
+    scale_translation_by_mean_inv_depth: bool = False
 
 
 @dataclass
@@ -90,7 +95,8 @@ class ObjectiveDetail:
         source_ids: the frame ids of the sources (e.g. ``["-1", "1"]``).
         identity: (B, S, H, W) photometric error of the unwarped sources (with tie-break noise),
             or None when auto-masking is off.
-        T_src_tgt: (B, S, 4, 4) poses used for warping.
+        T_src_tgt: (B, S, 4, 4) poses given to the loss (before any per-scale translation
+            scaling, see ``ObjectiveConfig.scale_translation_by_mean_inv_depth``).
         scales: per-scale details, finest first.
     """
 
@@ -157,7 +163,7 @@ def view_synthesis_loss(
         disps: sigmoid disparities finest first, ``disps[s]`` (B, 1, H / 2**s, W / 2**s).
         T_src_tgt: (B, S, 4, 4) target-to-source transforms, one per source.
         K: (B, 3, 3) pixel intrinsics at (H, W).
-        source_ids: frame ids of the sources, for the returned detail.
+        source_ids: frame ids of the sources ("s" keeps its pose under the posecnn rule).
         masks: with ``cfg.predictive_mask``, per-scale (B, S, h_s, w_s) masks in [0, 1].
         keep: also return every intermediate (costs memory; for inspection only).
         generator: random generator for the auto-mask tie-break noise.
@@ -174,7 +180,7 @@ def view_synthesis_loss(
             f"T_src_tgt has shape {tuple(T_src_tgt.shape)}, expected ({b}, {n_src}, 4, 4)"
         )
     K_inv = torch.linalg.inv(K)
-    flat_T = T_src_tgt.reshape(b * n_src, 4, 4)
+    temporal = [sid != "s" for sid in source_ids]
 
     def identity_at(tgt: Tensor, src: Tensor) -> Tensor | None:
         if cfg.disable_automasking or cfg.predictive_mask:
@@ -202,10 +208,13 @@ def view_synthesis_loss(
             disp_full = _resize(disp, (h, w))
         _, depth = disp_to_depth(disp_full, cfg.min_depth, cfg.max_depth)
         hs, ws = depth.shape[-2:]
+        T_s = T_src_tgt
+        if cfg.scale_translation_by_mean_inv_depth:
+            T_s = scale_translation(T_src_tgt, (1 / depth).mean(dim=(1, 2, 3)), temporal)
         warped = warp(
             src_s.reshape(b * n_src, 3, hs, ws),
             depth.repeat_interleave(n_src, dim=0),
-            flat_T,
+            T_s.reshape(b * n_src, 4, 4),
             K_s.repeat_interleave(n_src, dim=0),
             K_inv_s.repeat_interleave(n_src, dim=0),
         ).reshape(b, n_src, 3, hs, ws)

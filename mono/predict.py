@@ -6,7 +6,8 @@ was trained at, its sigmoid disparity is turned into a scaled disparity
 
 - ``<name>_disp.npy``: scaled disparity (H, W) float32 at the original size;
 - ``<name>_disp.png`` (or ``.jpg``): magma colour map from the minimum to the 95th percentile;
-- ``<name>_depth.npy``: metres, ``STEREO_SCALE_FACTOR / disparity``, for stereo-trained models.
+- ``<name>_depth.npy``: metres, ``metric_scale / disparity``, for models with a metric scale
+  (stereo-trained or supervised; :attr:`mono.checkpoint.LoadedNetworks.metric_scale`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import torch.nn.functional as F
 from PIL import Image, ImageSequence
 
 from mono.checkpoint import LoadedNetworks
-from mono.data.calib import STEREO_SCALE_FACTOR
 from mono.geometry import disp_to_depth
 from mono.tools import COLOUR_EXTS
 from mono.visualize import colorize
@@ -38,7 +38,7 @@ class VideoBackendError(RuntimeError):
 
 @dataclass
 class Prediction:
-    """Files written for one frame (``depth`` is None for models that are not stereo-trained)."""
+    """Files written for one frame (``depth`` is None for models without a metric scale)."""
 
     name: str
     disp: Path
@@ -131,7 +131,7 @@ def predict_disparities(
     """Scaled disparity of each image at its own size, (1, 1, H_i, W_i) each, on the CPU.
 
     Scaled disparity is ``disp_to_depth(sigmoid, min_depth, max_depth)[0]``, i.e. 1 / depth
-    (up to scale for monocular models; x 1 / STEREO_SCALE_FACTOR of metres for stereo ones).
+    (up to scale for monocular models; ``nets.metric_scale`` / metres for the others).
     """
     batch = to_network_input(images, nets.height, nets.width).to(device)
     with torch.no_grad():
@@ -179,9 +179,9 @@ def predict(
             pred = Prediction(name, out / f"{name}_disp.npy", out / f"{name}_disp.{ext}")
             np.save(pred.disp, disp[0, 0].numpy())
             _save_picture(disp, pred.picture)
-            if nets.stereo_trained:
+            if nets.metric_scale is not None:
                 pred.depth = out / f"{name}_depth.npy"
-                np.save(pred.depth, (STEREO_SCALE_FACTOR / disp[0, 0]).numpy())
+                np.save(pred.depth, (nets.metric_scale / disp[0, 0]).numpy())
             done.append(pred)
         if log:
             log(f"predict: {len(done)} frame(s) done, last {names[-1]} -> {out}")

@@ -94,7 +94,7 @@ def _run_predict(ns: argparse.Namespace) -> list:
         preds = predict(nets, ns.input, ns.out, ns.batch_size, ns.ext, device)
     except (ValueError, FileNotFoundError, VideoBackendError) as err:  # incl. CheckpointError
         raise SystemExit(f"mono predict: {err}") from None
-    kind = "disparity + metric depth" if nets.stereo_trained else "disparity (up to scale)"
+    kind = "disparity + metric depth" if nets.metric_scale else "disparity (up to scale)"
     print(f"wrote {kind} for {len(preds)} frame(s) to {ns.out}")
     return preds
 

@@ -262,11 +262,16 @@ def test_cmd_evaluate_ext_disp(tmp_path, capsys):
         commands.cmd_evaluate(gt_path=gt_path)
     with pytest.raises(ValueError, match="unknown split 'odom'"):
         commands.cmd_evaluate(ext_disp=tmp_path / "d.npy", split="odom")
+    # The benchmark split has no ground truth: the count is checked against its 500 lines.
+    with pytest.raises(ValueError, match=r"d\.npy: 2 disparity maps, but the benchmark split"):
+        commands.cmd_evaluate(ext_disp=tmp_path / "d.npy", split="benchmark", log=None)
+    np.save(tmp_path / "b.npy", np.full((500, 2, 4), 0.5, np.float32))
     out = commands.cmd_evaluate(
-        ext_disp=tmp_path / "d.npy", split="benchmark", benchmark_out=tmp_path / "b", log=None
+        ext_disp=tmp_path / "b.npy", split="benchmark", benchmark_out=tmp_path / "b", log=None
     )
-    assert sorted(p.name for p in out.iterdir()) == ["0000000000.png", "0000000001.png"]
-    assert np.asarray(Image.open(out / "0000000001.png")).shape == (352, 1216)
+    assert len(list(out.iterdir())) == 500
+    png = np.asarray(Image.open(out / "0000000499.png"))
+    assert png.shape == (352, 1216) and (png == int(5.4 / 0.5 * 256)).all()
 
 
 # ----------------------------------------------------------------------------- pose

@@ -204,10 +204,14 @@ def test_corrupt_or_missing_weights_fail_clearly(synthetic_root, tmp_path):
 
 # ----------------------------------------------------------------------------- unit pieces
 def test_choose_scaling_and_gt_kind():
-    assert eval_cli.choose_scaling("auto", True)[0] == "stereo"
-    assert eval_cli.choose_scaling("auto", False)[0] == "median"
-    assert eval_cli.choose_scaling("auto", None)[0] == "median"  # --ext-disp
-    assert eval_cli.choose_scaling("none", True)[0] == "none"
+    assert eval_cli.choose_scaling("auto", 5.4)[:2] == ("stereo", 5.4)
+    assert eval_cli.choose_scaling("auto", 1.0)[:2] == ("stereo", 1.0)  # a metric baseline
+    assert eval_cli.choose_scaling("auto", None)[0] == "median"  # a monocular model
+    assert eval_cli.choose_scaling("auto", None, external=True)[0] == "median"  # --ext-disp
+    assert eval_cli.choose_scaling("stereo", None, external=True)[:2] == ("stereo", 5.4)
+    assert eval_cli.choose_scaling("none", 1.0)[0] == "none"
+    with pytest.raises(ValueError, match=r"^--scaling stereo: the model has no metric scale"):
+        eval_cli.choose_scaling("stereo", None)
     assert eval_cli.gt_kind("eigen", None, None) is None  # the split's own (velodyne)
     assert eval_cli.gt_kind("eigen", "lidar", None) == "velodyne"
     assert eval_cli.gt_kind("splits", "lidar", None) == "camera"
@@ -368,7 +372,7 @@ def test_stereo_model_scales_by_5_4_and_has_no_pose_network(synthetic_root, tmp_
         split,
         "--post-process",
     )
-    assert "Scaling: stereo (auto: the model was trained with stereo pairs)" in out
+    assert "Scaling: stereo (auto: the model's depth is metric, x5.4)" in out
     assert "Stereo evaluation - no median scaling, depth scaled by 5.4" in out
     assert "Scaling ratios" not in out and len(_tables(out)) == 2
 

@@ -89,8 +89,9 @@ def test_written_values_follow_disp_to_depth(tmp_path, stereo):
     folder = _write_images(tmp_path / "in", [(H, W)])
     frame_ids = ["0", "-1", "1", "s"] if stereo else ["0", "-1", "1"]
     nets = LoadedNetworks(
-        RampDepth(), None, H, W, min_depth=0.1, max_depth=100, frame_ids=frame_ids
-    )
+        RampDepth(), None, H, W, min_depth=0.1, max_depth=100, frame_ids=frame_ids,
+        metric_scale=5.4 if stereo else None,
+    )  # fmt: skip
     (pred,) = predict(nets, folder, tmp_path / "out", ext="jpg" if stereo else "png", log=None)
     disp = np.load(pred.disp)
     ramp = np.linspace(0, 1, H, dtype=np.float32)[:, None]

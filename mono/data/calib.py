@@ -1,4 +1,4 @@
-"""KITTI raw calibration files and LiDAR-to-image projection (numpy only).
+"""KITTI raw calibration files, LiDAR-to-image projection and the stereo scale (numpy only).
 
 KITTI's ``P_rect_0x`` matrices project into the devkit's 1-based pixel coordinates: the
 reference LiDAR projection (KITTI devkit, Monodepth2's ``generate_depth_map``) rounds and then
@@ -9,6 +9,7 @@ intrinsics for training.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,34 @@ MONODEPTH2_BASELINE = 0.1
 STEREO_SCALE_FACTOR = 5.4
 
 CAMERA_OF_SIDE = {"l": 2, "r": 3}
+
+
+def metric_scale(
+    frame_ids: Sequence[str], stereo_baseline: float | str, training_mode: str = "self_supervised"
+) -> float | None:
+    """Factor that turns a model's predicted depth into metres; None when it has no scale.
+
+    A self-supervised model learns the scale of the stereo baseline it warps with: "calib"
+    (the calibrated baseline) gives metres; Monodepth2's 0.1 m convention gives metres / 5.4
+    on KITTI-like rigs (``STEREO_SCALE_FACTOR``); any other number is taken to be the real
+    baseline in metres. Without a stereo frame "s" the scale is unknown (evaluate with median
+    scaling). Ground truth (supervised and hybrid training) is in metres.
+
+    Args:
+        frame_ids: training frame ids, e.g. ``["0", "-1", "1", "s"]``.
+        stereo_baseline: ``data.stereo_baseline``: metres, or "calib".
+        training_mode: "self_supervised", "supervised" or "hybrid".
+    """
+    positive = isinstance(stereo_baseline, (int, float)) and stereo_baseline > 0
+    if stereo_baseline != "calib" and not positive:
+        raise ValueError(f"stereo_baseline={stereo_baseline!r}: a positive number (m) or 'calib'")
+    if training_mode != "self_supervised":
+        return 1.0
+    if "s" not in [str(f) for f in frame_ids]:
+        return None
+    if stereo_baseline != "calib" and float(stereo_baseline) == MONODEPTH2_BASELINE:
+        return STEREO_SCALE_FACTOR
+    return 1.0
 
 
 class CalibrationError(ValueError):
@@ -54,15 +83,36 @@ def read_calib_file(path: str | Path) -> dict[str, np.ndarray]:
 def _require(calib: dict[str, np.ndarray], key: str, size: int, path: Path) -> np.ndarray:
     if key not in calib or calib[key].size != size:
         raise CalibrationError(f"{path}: missing or malformed entry '{key}' ({size} numbers)")
-    return calib[key]
+    values = calib[key]
+    bad = values[~np.isfinite(values)]
+    if bad.size:  # float() parses "nan" and "inf", which would poison every projection
+        raise CalibrationError(
+            f"{path}: entry '{key}' holds {float(bad[0]):g}; expected {size} finite numbers"
+        )
+    return values
 
 
 def projection_matrix(date_dir: str | Path, camera: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """``P_rect_0{camera}`` (3, 4) and the rectified image size (height, width) of a date folder."""
+    """``P_rect_0{camera}`` (3, 4) and the rectified image size (height, width) of a date folder.
+
+    Raises:
+        CalibrationError: a missing or malformed entry, a non-finite number, a focal length
+            that is not positive or an empty image size (the file and entry are named).
+    """
     path = Path(date_dir) / CAM_TO_CAM
     calib = read_calib_file(path)
     P = _require(calib, f"P_rect_0{camera}", 12, path).reshape(3, 4)
+    fx, fy = P[0, 0], P[1, 1]
+    if not (fx > 0 and fy > 0):
+        raise CalibrationError(
+            f"{path}: entry 'P_rect_0{camera}' has focal lengths fx={fx:g}, fy={fy:g}; "
+            "both must be positive"
+        )
     w, h = _require(calib, f"S_rect_0{camera}", 2, path)
+    if not (w >= 1 and h >= 1):
+        raise CalibrationError(
+            f"{path}: entry 'S_rect_0{camera}' has image size {w:g} x {h:g}; both must be >= 1"
+        )
     return P, (int(round(h)), int(round(w)))
 
 

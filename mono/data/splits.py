@@ -88,15 +88,20 @@ def has_stage(split: str, stage: str, root: str | Path | None = None) -> bool:
     return True
 
 
-def parse_split_line(text: str, path: str | Path = "<split>", line: int = 0) -> SplitEntry:
+def parse_split_line(
+    text: str, path: str | Path = "<split>", line: int = 0, side_optional: bool = True
+) -> SplitEntry:
     """Parse one ``folder frame side`` line; errors start with ``path:line``.
 
-    The side may be omitted (the KITTI depth benchmark's test list has ``image 0`` lines); it
-    then defaults to ``"l"``.
+    With ``side_optional`` the side may be omitted (the KITTI depth benchmark's test list has
+    ``image 0`` lines); it then defaults to ``"l"``.
     """
     fields = text.split()
     problem = None
-    if len(fields) not in (2, 3):
+    if len(fields) == 2 and not side_optional:
+        # In training, a silent "l" would pair frames with the wrong camera and stereo partner.
+        problem = "the side is missing (only a test split may leave it out)"
+    elif len(fields) not in (2, 3):
         problem = f"got {len(fields)} fields"
     elif not fields[1].isdigit():
         problem = f"frame '{fields[1]}' is not a non-negative integer"
@@ -110,8 +115,15 @@ def parse_split_line(text: str, path: str | Path = "<split>", line: int = 0) -> 
     return SplitEntry(fields[0], int(fields[1]), side, line)
 
 
+def read_split_text(path: str | Path) -> str:
+    """A split file's text; a UTF-8 byte-order mark (Windows editors write one) is dropped."""
+    return Path(path).read_text(encoding="utf-8-sig")
+
+
 def read_split(path: str | Path) -> list[SplitEntry]:
     """All entries of a split file, in file order; empty lines are ignored.
+
+    Only test splits (``test_files*.txt``) may leave out the side of a line.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -120,8 +132,9 @@ def read_split(path: str | Path) -> list[SplitEntry]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"split file not found: {path}")
+    side_optional = path.name.startswith("test")
     entries = []
-    for number, text in enumerate(path.read_text().splitlines(), start=1):
+    for number, text in enumerate(read_split_text(path).splitlines(), start=1):
         if text.strip():
-            entries.append(parse_split_line(text, path, number))
+            entries.append(parse_split_line(text, path, number, side_optional))
     return entries

@@ -181,7 +181,9 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
         "--scaling",
         default="auto",
         choices=("auto", "median", "stereo", "none"),
-        help="auto: stereo (x5.4) for stereo / mono+stereo models, else per-image median",
+        help="auto: stereo (the model's fixed metric scale: x1 when trained with a metric "
+        "baseline or ground truth, x5.4 with Monodepth2's 0.1 m convention) for models that "
+        "have one, else per-image median. --ext-disp with stereo: x5.4",
     )
     p.add_argument("--post-process", action="store_true", help="flip-and-blend (Monodepth)")
     p.add_argument("--per-image", default=None, metavar="CSV", help="per-image metrics file")
@@ -213,15 +215,39 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     _add_runtime(p)
 
 
-def choose_scaling(requested: str, stereo_trained: bool | None) -> tuple[str, str]:
-    """``(scaling, reason)``: auto = stereo for stereo-trained models, median otherwise."""
+def choose_scaling(
+    requested: str, model_scale: float | None, external: bool = False
+) -> tuple[str, float, str]:
+    """``(scaling, factor, reason)``: auto = stereo for models with a metric scale, else median.
+
+    Args:
+        requested: --scaling.
+        model_scale: the model's metric scale (:attr:`LoadedNetworks.metric_scale`); None for
+            a monocular model or external disparities.
+        external: the disparities come from --ext-disp (another method).
+
+    Returns:
+        The scaling, the factor "stereo" multiplies depth by (the model's scale; Monodepth2's
+        5.4 for external disparities and for the benchmark PNGs of a scale-free model), and why.
+
+    Raises:
+        ValueError: --scaling stereo for a model without a metric scale.
+    """
+    from mono.data.calib import STEREO_SCALE_FACTOR
+
+    factor = STEREO_SCALE_FACTOR if model_scale is None else model_scale
+    if requested == "stereo" and model_scale is None and not external:
+        raise ValueError(
+            "--scaling stereo: the model has no metric scale (trained without a stereo frame "
+            "'s'); use --scaling median"
+        )
     if requested != "auto":
-        return requested, "as requested"
-    if stereo_trained:
-        return "stereo", "auto: the model was trained with stereo pairs"
-    if stereo_trained is None:
-        return "median", "auto: external disparities, scale unknown"
-    return "median", "auto: a monocular model has no metric scale"
+        return requested, factor, "as requested"
+    if external:
+        return "median", factor, "auto: external disparities, scale unknown"
+    if model_scale is not None:
+        return "stereo", factor, f"auto: the model's depth is metric, x{model_scale:g}"
+    return "median", factor, "auto: a monocular model has no metric scale"
 
 
 @_user_errors("evaluate")
@@ -238,11 +264,11 @@ def run_evaluate(ns: argparse.Namespace) -> None:
         raise ValueError("--post-process needs a model; --ext-disp disparities are final")
     kind = None if ns.split == "benchmark" else gt_kind(ns.split, ns.gt_source, ns.depth)
     kwargs = {}
-    stereo_trained = None
+    model_scale = None
     if ns.ext_disp is None:
         nets, device = _load(ns, with_pose=False, log=print)
         predict_fn, to_scaled_disp = disparity_predictor(nets)
-        stereo_trained = nets.stereo_trained
+        model_scale = nets.metric_scale
         kwargs = dict(
             predict_fn=predict_fn,
             to_scaled_disp=to_scaled_disp,
@@ -251,13 +277,14 @@ def run_evaluate(ns: argparse.Namespace) -> None:
             device=device,
         )
         print(f"-> Model trained at {nets.width}x{nets.height}, frame_ids {nets.frame_ids}")
-    scaling, reason = choose_scaling(ns.scaling, stereo_trained)
+    scaling, factor, reason = choose_scaling(ns.scaling, model_scale, ns.ext_disp is not None)
     print(f"-> Scaling: {scaling} ({reason})")
     cmd_evaluate(
         ns.data,
         ns.split,
         ext_disp=ns.ext_disp,
         scaling=scaling,
+        metric_scale=factor,
         post_process=ns.post_process,
         gt_path=ns.gt,
         gt_kind=kind,

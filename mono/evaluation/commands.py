@@ -96,6 +96,39 @@ def pose_predictor(nets: LoadedNetworks) -> Callable[[torch.Tensor, torch.Tensor
     return predict
 
 
+def load_ext_disp(path: str | Path) -> np.ndarray:
+    """Another method's disparities: a ``.npy`` of (N, h, w) finite, non-negative numbers.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a numeric ``.npy`` array, another shape, or a NaN, infinite or negative
+            value (counted, with the first map that holds one); the file is named.
+    """
+    try:
+        disps = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise FileNotFoundError(f"--ext-disp {path}: no such file") from None
+        raise ValueError(f"{path}: not a .npy array of disparities ({err})") from None
+    if not isinstance(disps, np.ndarray) or not (
+        np.issubdtype(disps.dtype, np.floating) or np.issubdtype(disps.dtype, np.integer)
+    ):
+        raise ValueError(f"{path}: not a .npy array of real numbers (N, h, w)")
+    if disps.ndim != 3:
+        raise ValueError(f"{path}: expected (N, h, w) disparities, got shape {disps.shape}")
+    # A NaN or negative disparity would be scored as a depth (or, in the benchmark PNGs,
+    # clipped to 0) without a word.
+    for bad, what in (
+        (~np.isfinite(disps), "non-finite values (NaN or inf)"),
+        (disps < 0, "negative values"),
+    ):
+        if bad.any():
+            first = int(np.argmax(bad.reshape(len(disps), -1).any(axis=1)))
+            hint = "; disparities are >= 0" if what == "negative values" else ""
+            raise ValueError(f"{path}: {int(bad.sum())} {what}, the first in map {first}{hint}")
+    return disps
+
+
 def cmd_export_gt(
     data: str | Path, split: str = "eigen", out: str | Path | None = None, kind: str | None = None
 ) -> Path:
@@ -112,6 +145,7 @@ def cmd_evaluate(
     width: int | None = None,
     ext_disp: str | Path | None = None,
     scaling: str = "median",
+    metric_scale: float = STEREO_SCALE_FACTOR,
     post_process: bool = False,
     to_scaled_disp: Callable[[torch.Tensor], torch.Tensor] | None = None,
     gt_path: str | Path | None = None,
@@ -137,10 +171,13 @@ def cmd_evaluate(
     Args:
         data: KITTI raw root (images; default location of the ground truth).
         split: "eigen", "eigen_benchmark", "benchmark" (no ground truth: PNGs for the
-            server are written to ``benchmark_out``, depth = 5.4 / disp as in Monodepth2) or
+            server are written to ``benchmark_out``, depth = ``metric_scale`` / disp) or
             a split directory holding ``test_files.txt`` (scored without the Garg crop, see
             :data:`SPLIT_PROTOCOL`).
         scaling: "median", "stereo" or "none" (:func:`evaluate_disparities`).
+        metric_scale: metres per unit of predicted depth, the factor of "stereo" scaling and
+            of the benchmark PNGs: the model's :attr:`LoadedNetworks.metric_scale`, or
+            Monodepth2's 5.4 (its 0.1 m stereo convention).
         gt_path: exported ground truth; default :func:`default_gt_path`.
         gt_kind: "velodyne", "camera" or "dense"; None = the split's default.
         crop: "garg" or "none" instead of the split's crop.
@@ -176,11 +213,7 @@ def cmd_evaluate(
         gt_depths = load_gt(gt_path, data, split, gt_kind)
     if ext_disp is not None:
         log(f"-> Loading predictions from {ext_disp}")
-        pred_disps = np.load(ext_disp)
-        if pred_disps.ndim != 3:
-            raise ValueError(
-                f"{ext_disp}: expected (N, h, w) disparities, got shape {pred_disps.shape}"
-            )
+        pred_disps = load_ext_disp(ext_disp)
         if eigen_to_benchmark:
             ids = np.load(SPLITS_DIR / "benchmark" / "eigen_to_benchmark_ids.npy")
             if len(pred_disps) <= ids.max():
@@ -189,6 +222,13 @@ def cmd_evaluate(
                     f"{len(read_split('eigen'))} of the eigen split"
                 )
             pred_disps = pred_disps[ids]
+        # With ground truth, its count is checked below (it may be a custom --gt file).
+        n_split = len(read_split(split, data)) if gt_depths is None else len(pred_disps)
+        if len(pred_disps) != n_split:
+            raise ValueError(
+                f"{ext_disp}: {len(pred_disps)} disparity maps, but the {split} split lists "
+                f"{n_split} test images; give one map per line of its test_files.txt, in order"
+            )
         source = str(ext_disp)
     else:
         if data is None or height is None or width is None:
@@ -203,7 +243,7 @@ def cmd_evaluate(
         np.save(save_disps, pred_disps)
         log(f"-> Saved predicted disparities to {save_disps}")
     if gt_depths is None:
-        out = write_benchmark_pngs(benchmark_depths(pred_disps), benchmark_out)
+        out = write_benchmark_pngs(benchmark_depths(pred_disps, metric_scale), benchmark_out)
         log(f"-> Saved benchmark predictions to {out} (no ground truth: not evaluated)")
         return out
     if len(pred_disps) != len(gt_depths):
@@ -214,7 +254,7 @@ def cmd_evaluate(
         )
     protocol = split if split in SPLIT_PROTOCOL else "directory"
     if scaling == "stereo":
-        log(f"   Stereo evaluation - no median scaling, depth scaled by {STEREO_SCALE_FACTOR}")
+        log(f"   Stereo evaluation - no median scaling, depth scaled by {metric_scale:g}")
     else:
         log(f"   Mono evaluation - {'using median' if scaling == 'median' else 'no'} scaling")
     log(f"-> Evaluating {split} ({gt_kind} ground truth, {len(gt_depths)} images)")
@@ -225,6 +265,7 @@ def cmd_evaluate(
         gt_depths,
         protocol,
         scaling,
+        metric_scale=metric_scale,
         per_image_csv=per_image_csv,
         names=names,
         log=log,

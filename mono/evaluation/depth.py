@@ -73,13 +73,14 @@ def evaluate_disparities(
     names: Sequence[str] | None = None,
     log: Callable[[str], None] | None = print,
     crop: str | None = None,
+    metric_scale: float = STEREO_SCALE_FACTOR,
 ) -> EvalResult:
     """Score predicted disparities against exported ground truth (Monodepth2's protocol).
 
     eigen: Garg crop, min_depth < gt < max_depth. eigen_benchmark: gt > 0, no crop.
     directory (a split directory): min_depth < gt < max_depth, no crop.
     Then pred depth = 1 / disp (resized to the GT size); "stereo" multiplies it by
-    ``STEREO_SCALE_FACTOR`` (5.4) without median scaling; "median" scales each image by
+    ``metric_scale`` without median scaling; "median" scales each image by
     ``median(gt) / median(pred)``; "none" leaves it. Clamped to [min_depth, max_depth].
 
     Args:
@@ -91,6 +92,8 @@ def evaluate_disparities(
         names: optional per-image labels for the CSV (e.g. the split lines).
         log: sink for the "Scaling ratios" line, None for silence.
         crop: "garg" or "none" instead of the protocol's crop; None keeps it.
+        metric_scale: factor of "stereo" scaling: the model's metric scale (1 when trained with
+            a metric baseline); default Monodepth2's 5.4 for its 0.1 m baseline convention.
 
     Raises:
         ValueError: unknown split or scaling, count mismatch, or an image without valid GT.
@@ -103,7 +106,7 @@ def evaluate_disparities(
         raise ValueError(f"{len(pred_disps)} predictions but {len(gt_depths)} ground-truth maps")
     split_crop, valid = SPLIT_PROTOCOL[split]
     crop = split_crop if crop is None else crop
-    fixed_scale = STEREO_SCALE_FACTOR if scaling == "stereo" else 1.0
+    fixed_scale = metric_scale if scaling == "stereo" else 1.0
     rows, ratios = [], []
     for i, (disp, gt) in enumerate(zip(pred_disps, gt_depths, strict=True)):
         gt = np.asarray(gt, dtype=np.float32)

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from mono.data import calib
+from mono.data.splits import read_split_text
 
 SPLITS_DIR = Path(__file__).resolve().parent.parent / "data" / "splits"
 GT_SPLITS = ("eigen", "eigen_benchmark")
@@ -74,7 +75,8 @@ def split_file(
 
 def read_split(split: str, data_root: str | Path | None = None) -> list[str]:
     """Non-empty lines of a test split, e.g. ``"2011_09_26/2011_09_26_drive_0002_sync 69 l"``."""
-    return [line for line in split_file(split, data_root).read_text().splitlines() if line.strip()]
+    text = read_split_text(split_file(split, data_root))
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def resolve_gt_kind(split: str, kind: str | None = None) -> str:

@@ -6,6 +6,11 @@ default ``separate_resnet`` pose model ``pose_encoder.pth`` and ``pose.pth`` (fo
 ``shared`` and ``posecnn`` models only ``pose.pth``). :mod:`mono.nets` names its parameters so
 these dicts are plain ``state_dict()`` copies; loading checks every key and shape and fails
 with a message naming the file, never silently ignoring what does not fit.
+
+Monodepth2 trains every model with depths 0.1 .. 100 m, so its files do not say so. mono
+writes a network's own ``min_depth``, ``max_depth`` and ``metric_scale``
+(:data:`MONO_SETTINGS`) into ``encoder.pth`` as well; Monodepth2's loaders keep only the
+entries its encoder has, so they ignore them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from mono.nets.depth_net import DepthNet
 from mono.nets.pose import PoseNet
 from mono.nets.resnet_encoder import resnet_out_channels
 
-ENCODER_META_KEYS = ("height", "width", "use_stereo")
+MONO_SETTINGS = ("min_depth", "max_depth", "metric_scale")
+ENCODER_META_KEYS = ("height", "width", "use_stereo", *MONO_SETTINGS)
 
 # (blocks per stage, bottleneck) -> ResNet depth, from torchvision's model definitions.
 _RESNET_SIGNATURES = {
@@ -101,11 +107,26 @@ def _clone(module: nn.Module) -> dict[str, Tensor]:
 
 
 def depth_net_to_monodepth2(
-    net: DepthNet, height: int, width: int, use_stereo: bool = False
+    net: DepthNet,
+    height: int,
+    width: int,
+    use_stereo: bool = False,
+    settings: Mapping[str, float | None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Tensor]]:
-    """``(encoder.pth, depth.pth)`` contents for ``net`` trained at ``height`` x ``width``."""
+    """``(encoder.pth, depth.pth)`` contents for ``net`` trained at ``height`` x ``width``.
+
+    Args:
+        settings: what Monodepth2 does not store: ``min_depth`` and ``max_depth`` (m) of the
+            disparity-to-depth mapping and ``metric_scale`` (metres per unit of depth, None
+            for a monocular model). None writes a folder exactly like the reference's.
+    """
     encoder_dict: dict[str, Any] = _clone(net.encoder)
     encoder_dict.update(height=int(height), width=int(width), use_stereo=bool(use_stereo))
+    if settings is not None:
+        unknown = sorted(set(settings) - set(MONO_SETTINGS))
+        if unknown:
+            raise ValueError(f"unknown Monodepth2 settings {unknown}; expected {MONO_SETTINGS}")
+        encoder_dict.update({k: None if v is None else float(v) for k, v in settings.items()})
     return encoder_dict, _clone(net.decoder)
 
 
@@ -117,7 +138,7 @@ def depth_net_from_monodepth2(
     """Build a :class:`DepthNet` from Monodepth2's ``encoder.pth`` and ``depth.pth`` contents.
 
     Args:
-        encoder_dict: encoder state dict; ``height``/``width``/``use_stereo`` are ignored.
+        encoder_dict: encoder state dict; the :data:`ENCODER_META_KEYS` entries are ignored.
         depth_dict: decoder state dict; the number of output scales is read from it.
         num_layers: ResNet depth; inferred from ``encoder_dict`` when None.
 
@@ -186,11 +207,17 @@ def save_monodepth2(
     width: int,
     pose_net: PoseNet | None = None,
     use_stereo: bool = False,
+    settings: Mapping[str, float | None] | None = None,
 ) -> Path:
-    """Write a Monodepth2 weights folder (``encoder.pth``, ``depth.pth`` and pose files)."""
+    """Write a Monodepth2 weights folder (``encoder.pth``, ``depth.pth`` and pose files).
+
+    ``settings``: see :func:`depth_net_to_monodepth2`.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    encoder_dict, depth_dict = depth_net_to_monodepth2(depth_net, height, width, use_stereo)
+    encoder_dict, depth_dict = depth_net_to_monodepth2(
+        depth_net, height, width, use_stereo, settings
+    )
     torch.save(encoder_dict, folder / "encoder.pth")
     torch.save(depth_dict, folder / "depth.pth")
     if pose_net is not None:
@@ -208,7 +235,8 @@ def load_monodepth2(
 
     Returns:
         The depth network, the pose network (None without ``pose.pth``), and the encoder's
-        metadata ``{"height", "width", "use_stereo"}`` (the training size).
+        metadata: ``height``, ``width`` (the training size), ``use_stereo`` and, in folders
+        written by mono, the :data:`MONO_SETTINGS`.
     """
     folder = Path(folder)
     if not (folder / "encoder.pth").is_file() or not (folder / "depth.pth").is_file():
