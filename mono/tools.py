@@ -16,6 +16,7 @@ TOOL_MODULES = {
     "evaluate-pose": "mono.evaluation.cli",
     "export": "mono.export",
     "predict": "mono.predict",
+    "benchmark": "mono.benchmark",
 }
 
 
