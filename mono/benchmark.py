@@ -206,6 +206,8 @@ def run_benchmark(config: BenchmarkConfig) -> dict:
     from mono.data.datamodule import KittiDataModule  # Lightning: only when measuring
     from mono.module import DepthModel
 
+    # Other jobs on the machine show in the 1/5/15-minute run-queue averages before the run.
+    load_before = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     if config.steps < 1 or config.warmup < 0:
         raise ValueError(f"--steps {config.steps} / --warmup {config.warmup}: need >= 1 / >= 0")
     device = torch.device(config.device)
@@ -282,6 +284,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict:
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(),
+            "load_average_before": load_before,
         },
         "step_ms": _summary(step_times),
         "images_per_s": config.batch_size * len(step_times) / sum(step_times),

@@ -25,6 +25,14 @@ def _setting(result: dict) -> str:
     )
 
 
+def _load(result: dict) -> str:
+    env = result["environment"]
+    load = env.get("load_average_before")
+    if not load:
+        return "unknown"
+    return f"{load[0]:.2f} (1-min average before the run) on {env['cpu_count']} CPUs"
+
+
 def format_report(result: dict) -> str:
     """The benchmark's table: step time, throughput, memory, and each phase's share."""
     step, mem = result["step_ms"], result["memory"]
@@ -43,6 +51,7 @@ def format_report(result: dict) -> str:
         f"throughput    {result['images_per_s']:.2f} images/s training, "
         f"{result['loader_images_per_s']:.1f} images/s DataLoader alone",
         f"peak memory   {memory}",
+        f"machine load  {_load(result)}",
         "",
         f"{'phase':<15}{'median ms':>11}{'mean ms':>10}{'share':>8}",
     ]

@@ -47,6 +47,7 @@ def test_json_has_every_figure_positive_and_finite(bench_json):
     assert r["peak_memory_mb"] == pytest.approx(mem["main_rss_mb"] + mem["workers_rss_mb"])
     assert mem["main_rss_before_model_mb"] <= mem["main_rss_mb"]
     assert mem["workers_private_mb"] < mem["workers_rss_mb"]
+    assert len(r["environment"]["load_average_before"]) == 3
     assert r["config"]["steps"] == STEPS and r["config"]["frame_ids"] == ["0", "-1", "1"]
 
 
