@@ -339,8 +339,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _run(ns: argparse.Namespace) -> None:
     names = set(BenchmarkConfig.__dataclass_fields__)
-    config = BenchmarkConfig(**{k: v for k, v in vars(ns).items() if k in names})
-    config = BenchmarkConfig(**{**asdict(config), "frame_ids": tuple(config.frame_ids)})
+    fields = {k: v for k, v in vars(ns).items() if k in names}
+    config = BenchmarkConfig(**{**fields, "frame_ids": tuple(fields["frame_ids"])})
     try:
         result = run_benchmark(config)
     except ValueError as error:
