@@ -9,6 +9,7 @@ Dependency rule (data flows top to bottom; a layer imports only from layers abov
     geometry, losses, metrics   pure functions (torch + kornia; numpy in metrics)
     objective        Monodepth2's view-synthesis loss built from geometry + losses
     module, callbacks           the LightningModule and its callbacks (Lightning)
+    benchmark        the module's training step timed phase by phase (Lightning)
     evaluate, export, predict, inspect, tools   user-facing tools (no Lightning)
     cli              the `mono` command; nothing imports it
 """

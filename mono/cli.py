@@ -24,6 +24,7 @@ TOOLS_HELP = {
     "evaluate-pose": "evaluate pose (ATE on 5-frame snippets) on a KITTI odometry sequence",
     "export": "export trained networks (pt, torchscript, onnx, monodepth2)",
     "predict": "predict depth for an image, a folder or a video",
+    "benchmark": "time a training step phase by phase (data, forward, loss, backward, optimiser)",
 }
 
 

@@ -154,7 +154,12 @@ def view_synthesis_loss(
     keep: bool = False,
     generator: torch.Generator | None = None,
 ) -> tuple[dict[str, Tensor], ObjectiveDetail | None]:
-    """Monodepth2's self-supervised loss for one batch.
+    """Monodepth2's self-supervised loss for one batch, computed in float32 (or wider).
+
+    Under mixed precision only the networks run in bfloat16: autocast is off here and the
+    inputs are cast up, because bfloat16's 8 bits of mantissa would round neighbouring
+    disparities of a smooth map together (smoothness), move depth = 1 / disparity by up to
+    0.4 % (warping) and tie close photometric errors (per-pixel minimum).
 
     Args:
         cfg: loss switches.
@@ -172,6 +177,35 @@ def view_synthesis_loss(
         (terms, detail): ``terms`` has "loss" (the total to minimise), "reprojection" and
         "smoothness" (averaged over scales); ``detail`` is None unless ``keep``.
     """
+
+    def wide(x: Tensor) -> Tensor:
+        return x.to(torch.promote_types(x.dtype, torch.float32))
+
+    with torch.autocast(color.device.type, enabled=False):
+        return _view_synthesis_loss(
+            cfg,
+            wide(color),
+            [wide(d) for d in disps],
+            wide(T_src_tgt),
+            wide(K),
+            source_ids,
+            masks=None if masks is None else [wide(m) for m in masks],
+            keep=keep,
+            generator=generator,
+        )
+
+
+def _view_synthesis_loss(
+    cfg: ObjectiveConfig,
+    color: Tensor,
+    disps: list[Tensor],
+    T_src_tgt: Tensor,
+    K: Tensor,
+    source_ids: list[str],
+    masks: list[Tensor] | None = None,
+    keep: bool = False,
+    generator: torch.Generator | None = None,
+) -> tuple[dict[str, Tensor], ObjectiveDetail | None]:
     b, f, _, h, w = color.shape
     target, sources = color[:, 0], color[:, 1:]
     n_src = f - 1

@@ -18,6 +18,7 @@ TOOL_MODULES = {
     "evaluate-pose": "mono.evaluation.cli",
     "export": "mono.tools",
     "predict": "mono.tools",
+    "benchmark": "mono.benchmark_report",
 }
 
 # Choices that mono.export and mono.predict check too; defined here so parsers need no torch.
