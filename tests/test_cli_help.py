@@ -119,7 +119,7 @@ def test_every_model_and_data_option_has_its_own_help_line(capsys, monkeypatch):
     from mono.data.datamodule import KittiDataModule
     from mono.module import DepthModel
 
-    linked = {"height", "width", "frame_ids"}
+    linked = {"height", "width", "frame_ids", "stereo_baseline"}
     expected = {f"--model.{a}" for a in inspect.signature(DepthModel).parameters} - {
         f"--model.{a}" for a in linked
     }
