@@ -1,17 +1,19 @@
 """mono: self-supervised monocular depth (Monodepth2) on PyTorch Lightning and kornia.
 
-Dependency rule (data flows top to bottom; a layer imports only from layers above it):
+Dependency rule (data flows top to bottom; a module imports mono modules of its own layer or
+of the layers above it, never below; ``tests/test_layers.py`` checks every import):
 
-    types            typed containers (torch only)
-    data/            KITTI raw + synthetic drives -> Batch; datamodule.py is the only
-                     Lightning import in data/
-    nets/            depth and pose networks (torch + torchvision)
-    geometry, losses, metrics   pure functions (torch + kornia; numpy in metrics)
-    objective        Monodepth2's view-synthesis loss built from geometry + losses
-    module, callbacks           the LightningModule and its callbacks (Lightning)
-    benchmark        the module's training step timed phase by phase (Lightning)
-    evaluate, export, predict, inspect, tools   user-facing tools (no Lightning)
-    cli              the `mono` command; nothing imports it
+    types                                   typed containers (torch only)
+    geometry, losses, metrics, visualize    pure functions (torch + kornia; numpy, matplotlib)
+    nets/                                   depth and pose networks (torch + torchvision)
+    data/                                   KITTI raw + synthetic drives -> Batch
+    objective, checkpoint                   the view-synthesis loss; networks read back
+    module, callbacks, checkpointing,       training: the LightningModule, its callbacks, runs
+      stopping, benchmark(_report), inspect   that survive, timing and inspection of the loss
+    evaluation/, export, predict, tools     user-facing tools (no Lightning)
+    cli                                     the `mono` command; nothing imports it
+
+Only the training layer, ``data/datamodule.py`` and ``cli`` import Lightning.
 """
 
 import os as _os

@@ -100,6 +100,10 @@ class DepthModel(pl.LightningModule):
         max_skipped_nonfinite: training steps with a NaN/inf loss or gradient to skip before
             the run stops with a diagnosis (see :class:`mono.stopping.NonFiniteGuard`).
             Default 0: stop at the first.
+        translation_by_mean_inv_depth: multiply each predicted translation by the mean inverse
+            depth it warps with (Wang et al. 2018's depth normalisation, which Monodepth2 applies
+            to "posecnn" only): the depth network then no longer chooses the scene's scale.
+            Default None: Monodepth2's rule (on for "posecnn" only).
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class DepthModel(pl.LightningModule):
         eval_max_depth: float = 80.0,
         init_weights: str | None = None,
         max_skipped_nonfinite: int = 0,
+        translation_by_mean_inv_depth: bool | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -193,7 +198,11 @@ class DepthModel(pl.LightningModule):
             disable_automasking=disable_automasking,
             v1_multiscale=v1_multiscale,
             predictive_mask=predictive_mask,
-            scale_translation_by_mean_inv_depth=pose_model_type == "posecnn",
+            scale_translation_by_mean_inv_depth=(
+                pose_model_type == "posecnn"
+                if translation_by_mean_inv_depth is None
+                else translation_by_mean_inv_depth
+            ),
         )
         depth_kwargs = {"num_layers": num_layers, "pretrained": pretrained, "scales": tuple(scales)}
         if depth_net == "eigen":
