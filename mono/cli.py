@@ -123,6 +123,9 @@ def run_lightning(args: list[str] | None) -> None:
         # and a NaN stops the run before it reaches a checkpoint.
         trainer_defaults={"callbacks": [PreemptionCheckpoint(), NonFiniteGuard()]},
         seed_everything_default=0,
+        # One way to set the optimiser: model.lr and the StepLR options (LightningCLI's own
+        # --optimizer would silently replace both).
+        auto_configure_optimizers=False,
         parser_class=MonoArgumentParser,
         parser_kwargs={
             "prog": "mono",

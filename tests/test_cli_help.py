@@ -202,3 +202,20 @@ def test_version_names_the_package_version():
     result = _mono("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"mono {mono.__version__}"
+
+
+def test_the_optimiser_is_set_one_way_only():
+    """LightningCLI's --optimizer would silently replace model.lr and the StepLR schedule."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mono.cli", "fit", "--data.root", "/nonexistent"]
+        + ["--optimizer", "torch.optim.SGD", "--print_config"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.returncode != 0
+    assert "error: unrecognized arguments: --optimizer torch.optim.SGD" in proc.stderr
+    command = [sys.executable, "-m", "mono.cli", "fit", "--help"]
+    help_text = subprocess.run(command, capture_output=True, text=True, cwd=REPO).stdout
+    assert "--optimizer" not in help_text and "--lr_scheduler" not in help_text
+    assert "--model.lr" in help_text
