@@ -3,7 +3,8 @@
 Dependency rule (data flows top to bottom; a layer imports only from layers above it):
 
     types            typed containers (torch only)
-    data/            KITTI raw + synthetic drives -> Batch; datamodule.py is the only
+    data/            layouts (KITTI raw, KITTI odometry, videos; registry.py) + synthetic
+                     drives -> Sample -> Batch; datamodule.py is the only
                      Lightning import in data/
     nets/            depth and pose networks (torch + torchvision)
     geometry, losses, metrics   pure functions (torch + kornia; numpy in metrics)
