@@ -7,8 +7,8 @@ folder or one video file. Names starting with ``.`` are skipped (the frame cache
 Video files are decoded once with PyAV into ``<cache_dir>/<file name>/<height>x<width>/``
 as ``%06d.jpg`` (quality 95), already cropped to the network's aspect and resized to the
 network size; ``frames.json`` beside them is written last and records the source's size and
-modification time, so a changed video is decoded again. At 192x640 a frame takes ~40-70 kB:
-a minute of 30 fps video is ~100 MB.
+modification time, so a changed video is decoded again. At 192x640 a frame takes ~30-60 kB:
+a minute of 30 fps video is ~55-110 MB (all frames are cached; the stride picks from them).
 """
 
 from __future__ import annotations
