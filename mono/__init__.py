@@ -6,7 +6,8 @@ of the layers above it, never below; ``tests/test_layers.py`` checks every impor
     types                                   typed containers (torch only)
     geometry, losses, metrics, visualize    pure functions (torch + kornia; numpy, matplotlib)
     nets/                                   depth and pose networks (torch + torchvision)
-    data/                                   KITTI raw + synthetic drives -> Batch
+    data/                                   layouts (KITTI raw, KITTI odometry, videos;
+                                              registry.py) + synthetic drives -> Sample -> Batch
     objective, checkpoint                   the view-synthesis loss; networks read back
     module, callbacks, checkpointing,       training: the LightningModule, its callbacks, runs
       stopping, benchmark(_report), inspect   that survive, timing and inspection of the loss

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mono.data.kitti import KittiRawDataset, collate, parse_frame_ids
+from mono.data.kitti import KittiRawDataset, parse_frame_ids
+from mono.data.sample import collate
 from mono.data.splits import SplitEntry
 from mono.geometry import depth_to_disp
 from mono.module import DepthModel

@@ -13,15 +13,15 @@ from mono.data.kitti import (
     FrameId,
     ImgExt,
     IntrinsicsSource,
-    KittiRawDataset,
     StereoBaseline,
     check_options,
-    collate,
     parse_frame_ids,
     worker_init_fn,
 )
+from mono.data.registry import DatasetName, dataset_entry
+from mono.data.sample import SampleDataset, collate
 from mono.data.sampler import ResumableRandomSampler
-from mono.data.splits import has_stage, read_split, resolve_split_file, split_directory
+from mono.data.splits import has_stage, resolve_split_file
 from mono.types import Batch
 
 # The test list used when the training split has none (Eigen & Fergus 2014, 697 frames).
@@ -29,7 +29,7 @@ DEFAULT_TEST_SPLIT = "eigen"
 
 
 class KittiDataModule(pl.LightningDataModule):
-    """KITTI raw (or the synthetic drives in its layout) for training, validation and test.
+    """KITTI raw, KITTI odometry or your own videos for training, validation and test.
 
     Training batches are shuffled by a :class:`ResumableRandomSampler` whose order, flips and
     colour jitter all follow from (``seed``, epoch, index), so a resumed run repeats exactly.
@@ -37,7 +37,11 @@ class KittiDataModule(pl.LightningDataModule):
     jitters them on the training device.
 
     Args:
-        root: dataset root in the KITTI raw layout (``<date>/<drive>/image_02/data/...``).
+        root: dataset root in the layout of ``dataset``.
+        dataset: the layout of ``root`` (:mod:`mono.data.registry`): ``"kitti_raw"``
+            (``<date>/<drive>/image_02/data/...``), ``"kitti_odom"`` (``sequences/NN/image_2``,
+            split lines ``<sequence> <frame> <side>``) or ``"video"`` (sequences as folders of
+            frames or video files, see :mod:`mono.data.video`). Default ``"kitti_raw"``.
         split: training split: a shipped name (``eigen_zhou``, ``eigen_full``, ``benchmark``,
             ...) or a directory of ``<stage>_files.txt``, also looked up under ``root``.
             Default ``"eigen_zhou"`` (Zhou et al. 2017, as Monodepth2).
@@ -65,6 +69,15 @@ class KittiDataModule(pl.LightningDataModule):
             ``"tiny"``); when set and ``root`` lacks a complete dataset, ``prepare_data``
             renders the synthetic drives there. They carry their own split files in
             ``root/splits``, so pair this with ``split: splits``. Default None.
+        frame_stride: video only: use every N-th frame (for video shot faster than ~10 Hz,
+            e.g. 3 for 30 fps). Default 1.
+        static_threshold: video only: drop near-static frames whose mean absolute grey-level
+            difference (0-255, on 64-pixel-wide thumbnails) to the last kept frame is below
+            this; None keeps every frame. Default None.
+        val_fraction: video only: fraction of the sequences held out for validation when
+            ``split`` is ``"auto"`` (seeded by ``seed``). Default 0.1.
+        cache_dir: video only: where video files are decoded once, as JPEG at the training size;
+            default None = ``<root>/.frame_cache``.
     """
 
     def __init__(
@@ -86,6 +99,11 @@ class KittiDataModule(pl.LightningDataModule):
         seed: int = 0,
         limit_train_samples: int | None = None,
         synthesize: str | None = None,
+        dataset: DatasetName = "kitti_raw",
+        frame_stride: int = 1,
+        static_threshold: float | None = None,
+        val_fraction: float = 0.1,
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("height", height), ("width", width)):
@@ -101,16 +119,11 @@ class KittiDataModule(pl.LightningDataModule):
             if value is not None and value < low:
                 raise ValueError(f"data.{name}={value} must be >= {low}")
         self.frame_ids = list(parse_frame_ids(frame_ids, name="data.frame_ids"))
-        if synthesize is None:  # with synthesize, the split may live in the root to be written
-            for name, value in (("split", split), ("val_split", val_split)):
-                if value is not None:
-                    try:
-                        split_directory(value, root)
-                    except ValueError as error:
-                        raise ValueError(f"data.{name}: {error}") from None
         self.save_hyperparameters()
         self.root = Path(root)
-        self.datasets: dict[str, KittiRawDataset] = {}
+        self.dataset_entry = dataset_entry(dataset)
+        self.dataset_entry.check({**self.hparams, "frame_ids": self.frame_ids}, self.root)
+        self.datasets: dict[str, SampleDataset] = {}
         self.train_sampler: ResumableRandomSampler | None = None
         self._pending_sampler_state: dict | None = None
 
@@ -132,25 +145,10 @@ class KittiDataModule(pl.LightningDataModule):
             option = {"train": "split", "val": "val_split", "test": "test_split"}[stage]
             raise ValueError(f"data.{option}: {error}") from None
 
-    def build_dataset(self, stage: str) -> KittiRawDataset:
-        """An unchecked dataset of a stage; training draws flips and jitter."""
-        hp = self.hparams
-        path = self.split_file(stage)
-        entries = read_split(path)
-        if stage == "train" and hp.limit_train_samples is not None:
-            entries = entries[: hp.limit_train_samples]
-        return KittiRawDataset(
-            self.root,
-            entries,
-            frame_ids=("0",) if stage == "test" else self.frame_ids,
-            train=stage == "train",
-            img_ext=hp.img_ext,
-            intrinsics=hp.intrinsics,
-            stereo_baseline=hp.stereo_baseline,
-            depth=hp.depth,
-            seed=hp.seed,
-            split_file=path,
-        )
+    def build_dataset(self, stage: str) -> SampleDataset:
+        """An unchecked dataset of a stage, of the layout ``dataset`` names; training augments."""
+        options = {**self.hparams, "frame_ids": self.frame_ids}
+        return self.dataset_entry.build(options, self.root, stage, self.split_file)
 
     def _has_complete_dataset(self) -> bool:
         try:
@@ -189,7 +187,7 @@ class KittiDataModule(pl.LightningDataModule):
             )
 
     # ------------------------------------------------------------------ loaders
-    def _loader(self, dataset: KittiRawDataset, batch_size: int, **kwargs) -> DataLoader:
+    def _loader(self, dataset: SampleDataset, batch_size: int, **kwargs) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(
             dataset,

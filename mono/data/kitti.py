@@ -21,12 +21,10 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
 from mono.data import calib
-from mono.data.sampler import derive_seed
+from mono.data.sample import Frames, SampleDataset
 from mono.data.splits import SplitEntry
-from mono.types import Batch
 
 # Choice options as Literal types, so that the command line rejects a typo while parsing.
 ImgExt = Literal["auto", "png", "jpg"]
@@ -37,10 +35,6 @@ IMG_EXTS: tuple[str, ...] = get_args(ImgExt)
 INTRINSICS: tuple[str, ...] = get_args(IntrinsicsSource)
 DEPTH_MODES: tuple[str, ...] = get_args(DepthMode)
 OTHER_SIDE = {"l": "r", "r": "l"}
-IDENTITY_JITTER = np.array([1.0, 1.0, 1.0, 0.0], dtype=np.float32)
-# Monodepth2's colour augmentation: ColorJitter(0.2, 0.2, 0.2, 0.1) applied half of the time.
-JITTER_LOW = np.array([0.8, 0.8, 0.8, -0.1], dtype=np.float32)
-JITTER_HIGH = np.array([1.2, 1.2, 1.2, 0.1], dtype=np.float32)
 
 
 class FrameId(str):
@@ -156,7 +150,7 @@ class _Listings:
         return location[1] in self.names(location[0])
 
 
-class KittiRawDataset(Dataset):
+class KittiRawDataset(SampleDataset):
     """Samples of a KITTI raw split at native resolution.
 
     Args:
@@ -191,17 +185,14 @@ class KittiRawDataset(Dataset):
         split_file: str | Path | None = None,
     ) -> None:
         check_options(img_ext, intrinsics, depth, stereo_baseline)
+        super().__init__(parse_frame_ids(frame_ids), train, seed)
         self.root = Path(root)
         self.entries = list(entries)
-        self.frame_ids = parse_frame_ids(frame_ids)
-        self.train = train
         self.img_ext = img_ext
         self.intrinsics = intrinsics
         self.stereo_baseline = stereo_baseline
         self.depth = depth
-        self.seed = seed
         self.split_file = split_file
-        self.epoch = 0
         self._depth_source = None if depth == "auto" else depth
         self._root = str(self.root)
         self._ext: dict[str, str] = {}
@@ -209,10 +200,6 @@ class KittiRawDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.entries)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Epoch used for plain integer indices (a sampler may pass ``(epoch, index)`` instead)."""
-        self.epoch = epoch
 
     # ------------------------------------------------------------------ file resolution
     def date_dir(self, entry: SplitEntry) -> str:
@@ -351,23 +338,6 @@ class KittiRawDataset(Dataset):
             self._calib_cache[key] = (P, size, calib.velo_to_cam_rect(date))
         return self._calib_cache[key]
 
-    def draw_augmentation(self, index: int, epoch: int) -> tuple[bool, np.ndarray]:
-        """(flip, jitter factors (4,)) of one sample: a pure function of (seed, epoch, index).
-
-        A private generator (not the global RNG) makes the draw independent of worker count,
-        order and of any other randomness, so a resumed run repeats exactly. Validation and
-        test samples get (False, identity).
-        """
-        if not self.train:
-            return False, IDENTITY_JITTER.copy()
-        generator = torch.Generator().manual_seed(derive_seed(self.seed, epoch, index))
-        u = torch.rand(6, generator=generator, dtype=torch.float64).numpy()
-        flip = bool(u[0] < 0.5)
-        if u[1] >= 0.5:
-            return flip, IDENTITY_JITTER.copy()
-        jitter = JITTER_LOW + (JITTER_HIGH - JITTER_LOW) * u[2:]
-        return flip, jitter.astype(np.float32)
-
     def _load_depth(self, entry: SplitEntry) -> np.ndarray | None:
         source = self.depth_source
         if source == "none":
@@ -379,80 +349,16 @@ class KittiRawDataset(Dataset):
         P, size, velo_to_rect = self._lidar_calibration(self.date_dir(entry), camera)
         return calib.project_velodyne(calib.load_velodyne(path), velo_to_rect, P, size)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        """One sample; ``key`` is an index or ``(epoch, index)``.
-
-        Returns:
-            dict with ``images`` (F, 3, H, W) uint8, ``K`` (3, 3) float32 normalised,
-            ``T_stereo`` (4, 4) float32, ``flip`` bool, ``jitter`` (4,) float32, ``index`` int and,
-            when ground truth is loaded, ``depth_gt`` (1, H, W) float32 metres (0 = invalid).
-        """
-        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+    def read(self, index: int) -> Frames:
+        """The images of every frame id, K, the stereo transform and ground truth of an entry."""
         entry = self.entries[index]
-        flip, jitter = self.draw_augmentation(index, epoch)
         paths = [self.image_file(entry, f) for f in self.frame_ids]
         frames = [load_image(p) for p in paths]
         if len({f.shape for f in frames}) > 1:
             sizes = {str(p): f.shape[:2] for p, f in zip(paths, frames, strict=True)}
             raise ValueError(f"frames of {self._where(index)} differ in size: {sizes}")
-        images = np.stack(frames).transpose(0, 3, 1, 2)  # (F, 3, H, W)
-        depth = self._load_depth(entry)
         K, baseline = self._calibration(self.date_dir(entry), calib.CAMERA_OF_SIDE[entry.side])
-        K = K.copy()
-        if flip:
-            images = images[..., ::-1]
-            depth = None if depth is None else depth[:, ::-1]
-            # Mirror of the principal point in continuous image coordinates (x -> w - x), the
-            # convention in which normalised K scales with the resolution. With pixel centres
-            # at integers the exact mirror is w - 1 - x: this is 1 pixel off, at any size.
-            K[0, 2] = 1.0 - K[0, 2]
-        side_sign = -1.0 if entry.side == "l" else 1.0
-        flip_sign = -1.0 if flip else 1.0
         T_stereo = np.eye(4, dtype=np.float32)
-        T_stereo[0, 3] = side_sign * flip_sign * baseline
-        sample = {
-            "images": torch.from_numpy(np.ascontiguousarray(images)),
-            "K": torch.from_numpy(K),
-            "T_stereo": torch.from_numpy(T_stereo),
-            "flip": flip,
-            "jitter": torch.from_numpy(jitter),
-            "index": index,
-        }
-        if depth is not None:
-            sample["depth_gt"] = torch.from_numpy(np.ascontiguousarray(depth))[None]
-        return sample
-
-
-def _pad_stack(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """Stack (..., H, W) tensors, zero-padding each at the bottom/right to the largest size."""
-    h = max(t.shape[-2] for t in tensors)
-    w = max(t.shape[-1] for t in tensors)
-    out = tensors[0].new_zeros((len(tensors), *tensors[0].shape[:-2], h, w))
-    for i, t in enumerate(tensors):
-        out[i, ..., : t.shape[-2], : t.shape[-1]] = t
-    return out
-
-
-def collate(samples: list[dict]) -> Batch:
-    """Collate :class:`KittiRawDataset` samples into a :class:`~mono.types.Batch`.
-
-    KITTI dates differ by a few pixels in size, so images (and ground truth) are zero-padded
-    at the bottom/right to the largest in the batch; ``sizes`` keeps each native (h, w).
-
-    Raises:
-        ValueError: only some samples carry ground truth.
-    """
-    with_depth = ["depth_gt" in s for s in samples]
-    if any(with_depth) and not all(with_depth):
-        raise ValueError("collate: some samples have depth_gt and others do not")
-    images = [s["images"] for s in samples]
-    return Batch(
-        images=_pad_stack(images),
-        sizes=torch.tensor([list(t.shape[-2:]) for t in images], dtype=torch.int64),
-        K=torch.stack([s["K"] for s in samples]),
-        T_stereo=torch.stack([s["T_stereo"] for s in samples]),
-        flip=torch.tensor([bool(s["flip"]) for s in samples]),
-        jitter=torch.stack([s["jitter"] for s in samples]),
-        index=torch.tensor([int(s["index"]) for s in samples], dtype=torch.int64),
-        depth_gt=_pad_stack([s["depth_gt"] for s in samples]) if all(with_depth) else None,
-    )
+        # The right camera sits +baseline along x of the left one: X_right = X_left - baseline.
+        T_stereo[0, 3] = (-1.0 if entry.side == "l" else 1.0) * baseline
+        return Frames(np.stack(frames), K, T_stereo, self._load_depth(entry))

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mono.data import kitti_odom
+from mono.data.kitti_odom import read_poses as read_odometry_poses
 from mono.evaluation.depth import load_image
 
 # Printed under the two result lines, so that the numbers read on their own.
@@ -46,27 +48,6 @@ class PoseResult:
     ate_std: float
     pred_poses: np.ndarray
     baseline: PoseResult | None = None
-
-
-def read_odometry_poses(path: str | Path) -> np.ndarray:
-    """KITTI odometry poses file (a row-major 3 x 4 ``camera-t -> world`` per line): (N, 4, 4)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"odometry poses not found: {path}")
-    poses = []
-    for i, line in enumerate(path.read_text().splitlines()):
-        if not line.strip():
-            continue
-        try:
-            values = [float(v) for v in line.split()]
-        except ValueError:
-            values = []
-        if len(values) != 12:
-            raise ValueError(f"{path}:{i + 1}: expected 12 numbers (a 3 x 4 pose), got {line!r}")
-        pose = np.eye(4)
-        pose[:3] = np.reshape(values, (3, 4))
-        poses.append(pose)
-    return np.stack(poses) if poses else np.zeros((0, 4, 4))
 
 
 def compute_ate(gt_xyz: np.ndarray, pred_xyz: np.ndarray) -> float:
@@ -178,8 +159,11 @@ def snippet_ate(
 def odometry_image_path(
     odom_root: str | Path, sequence: int, frame: int, img_ext: str = "auto"
 ) -> Path:
-    """``<odom_root>/sequences/<NN>/image_2/<frame:06d>.<ext>``; "auto": png, else jpg."""
-    stem = Path(odom_root) / "sequences" / f"{sequence:02d}" / "image_2" / f"{frame:06d}"
+    """``<odom_root>/sequences/<NN>/image_2/<frame:06d>.<ext>``; "auto": png, else jpg.
+
+    The paths are those the training reader uses (:mod:`mono.data.kitti_odom`).
+    """
+    stem = Path(kitti_odom.image_dir(odom_root, sequence, 2)) / f"{frame:06d}"
     return _with_ext(stem, img_ext)
 
 
@@ -196,7 +180,7 @@ def odometry_frames(
     odom_root: str | Path, sequence: int, img_ext: str = "auto"
 ) -> tuple[list[Path], np.ndarray]:
     """Images and ground-truth poses of a KITTI odometry sequence (``poses/<NN>.txt``)."""
-    gt = read_odometry_poses(Path(odom_root) / "poses" / f"{sequence:02d}.txt")
+    gt = read_odometry_poses(kitti_odom.poses_file(odom_root, sequence))
     return [odometry_image_path(odom_root, sequence, t, img_ext) for t in range(len(gt))], gt
 
 

@@ -3,7 +3,8 @@ import torch
 from kitti_tree import DRIVE, H, W
 
 from mono.data.augment import color_jitter, prepare_batch, resize_frames
-from mono.data.kitti import KittiRawDataset, collate
+from mono.data.kitti import KittiRawDataset
+from mono.data.sample import collate
 from mono.data.splits import SplitEntry
 from mono.types import Batch
 

@@ -33,6 +33,12 @@ def _module(root, **kwargs) -> KittiDataModule:
         ({"frame_ids": ["1", "0"]}, r"data\.frame_ids=\['1', '0'\]: the target frame"),
         ({"split": "nope"}, r"data\.split: unknown split 'nope'.*eigen_zhou"),
         ({"val_split": "nope"}, r"data\.val_split: unknown split"),
+        ({"dataset": "nuscenes"}, r"data\.dataset='nuscenes': choose one of \['kitti_raw', "),
+        (
+            {"frame_stride": 2},
+            r"data\.frame_stride=2 applies to data\.dataset=video only \(data\.dataset=kitti_raw\)",
+        ),
+        ({"static_threshold": 1.0}, r"data\.static_threshold=1\.0 applies to data\.dataset=video"),
     ],
 )
 def test_bad_options_name_the_option(kitti_root, kwargs, match):

@@ -5,7 +5,8 @@ from kitti_tree import BASELINE, CX, CY, DATE, DRIVE, FX, FY, LIDAR_DEPTH, H, W,
 from PIL import Image
 
 from mono.data.calib import MONODEPTH2_K
-from mono.data.kitti import KittiRawDataset, collate
+from mono.data.kitti import KittiRawDataset
+from mono.data.sample import collate
 from mono.data.splits import SplitEntry, read_split
 
 
@@ -82,18 +83,18 @@ def test_auto_depth_prefers_dense_then_lidar_then_none(kitti_root):
     dataset = KittiRawDataset(kitti_root, entries, depth="auto")
     dataset.check_files()
     assert dataset.depth_source == "none"
-    assert "depth_gt" not in dataset[0]
+    assert dataset[0].depth_gt is None
 
 
 # ------------------------------------------------------------------ frames, K, stereo
 def test_offsets_and_stereo_load_the_right_files(kitti_root):
     entries = [SplitEntry(DRIVE, 2, "l"), SplitEntry(DRIVE, 3, "r")]
     dataset = KittiRawDataset(kitti_root, entries, frame_ids=("0", "-1", "1", "s"))
-    left = dataset[0]["images"]
+    left = dataset[0].images
     assert left.shape == (4, 3, H, W) and left.dtype == torch.uint8
     assert left[:, 0, 0, 0].tolist() == [20, 10, 30, 20]  # red = 10 * frame
     assert left[:, 1, 0, 0].tolist() == [2, 2, 2, 3]  # green = camera
-    right = dataset[1]["images"]
+    right = dataset[1].images
     assert right[:, 0, 0, 0].tolist() == [30, 20, 40, 30]
     assert right[:, 1, 0, 0].tolist() == [3, 3, 3, 2]
     expected = torch.from_numpy(frame_image(2, "l")).permute(2, 0, 1)
@@ -112,11 +113,11 @@ def test_jpg_images_are_found_with_auto_extension(tmp_path):
 
 
 def test_default_intrinsics_are_monodepth2s(kitti_root):
-    assert np.array_equal(_dataset(kitti_root)[0]["K"].numpy(), MONODEPTH2_K)
+    assert np.array_equal(_dataset(kitti_root)[0].K.numpy(), MONODEPTH2_K)
 
 
 def test_calib_intrinsics_match_p_rect_shifted_to_zero_based(kitti_root):
-    K = _dataset(kitti_root, intrinsics="calib")[0]["K"].numpy()
+    K = _dataset(kitti_root, intrinsics="calib")[0].K.numpy()
     expected = np.array(
         [[FX / W, 0, (CX - 1) / W], [0, FY / H, (CY - 1) / H], [0, 0, 1]], dtype=np.float32
     )
@@ -129,7 +130,7 @@ def test_calib_intrinsics_match_p_rect_shifted_to_zero_based(kitti_root):
 )
 def test_stereo_transform_sign(kitti_root, side, baseline, expected):
     dataset = KittiRawDataset(kitti_root, [SplitEntry(DRIVE, 2, side)], stereo_baseline=baseline)
-    T = dataset[0]["T_stereo"].numpy()
+    T = dataset[0].T_stereo.numpy()
     want = np.eye(4, dtype=np.float32)
     want[0, 3] = expected
     np.testing.assert_allclose(T, want, atol=1e-6)
@@ -142,14 +143,14 @@ def test_flip_mirrors_images_depth_cx_and_stereo_sign(kitti_root):
     i = _first_flipped(train)
     assert plain.entries[i].side == "l"  # the split's first three lines are left images
     flipped, original = train[i], plain[i]
-    assert flipped["flip"] and not original["flip"]
-    assert torch.equal(flipped["images"], original["images"].flip(-1))
-    assert flipped["images"][0, 2, 0].tolist() == [20 * c for c in reversed(range(W))]
-    assert torch.equal(flipped["depth_gt"], original["depth_gt"].flip(-1))
-    assert flipped["K"][0, 2].item() == pytest.approx(1.0 - original["K"][0, 2].item())
-    assert flipped["K"][1, 2] == original["K"][1, 2]
-    assert flipped["T_stereo"][0, 3].item() == pytest.approx(0.1)  # left, flipped: +
-    assert original["T_stereo"][0, 3].item() == pytest.approx(-0.1)
+    assert flipped.flip and not original.flip
+    assert torch.equal(flipped.images, original.images.flip(-1))
+    assert flipped.images[0, 2, 0].tolist() == [20 * c for c in reversed(range(W))]
+    assert torch.equal(flipped.depth_gt, original.depth_gt.flip(-1))
+    assert flipped.K[0, 2].item() == pytest.approx(1.0 - original.K[0, 2].item())
+    assert flipped.K[1, 2] == original.K[1, 2]
+    assert flipped.T_stereo[0, 3].item() == pytest.approx(0.1)  # left, flipped: +
+    assert original.T_stereo[0, 3].item() == pytest.approx(-0.1)
 
 
 def test_augmentation_depends_only_on_seed_epoch_index(kitti_root):
@@ -167,8 +168,8 @@ def test_augmentation_depends_only_on_seed_epoch_index(kitti_root):
     b.set_epoch(1)
     for i in range(6):
         s1, s2 = a[(1, i)], b[i]
-        assert s1["flip"] == s2["flip"] and torch.equal(s1["jitter"], s2["jitter"])
-        assert torch.equal(s1["images"], s2["images"])
+        assert s1.flip == s2.flip and torch.equal(s1.jitter, s2.jitter)
+        assert torch.equal(s1.images, s2.images)
 
 
 def test_jitter_ranges_and_rates(kitti_root):
@@ -188,8 +189,8 @@ def test_evaluation_samples_are_not_augmented(kitti_root):
     dataset = _dataset(kitti_root, train=False)
     for i in range(len(dataset)):
         sample = dataset[i]
-        assert not sample["flip"]
-        assert sample["jitter"].tolist() == [1.0, 1.0, 1.0, 0.0]
+        assert not sample.flip
+        assert sample.jitter.tolist() == [1.0, 1.0, 1.0, 0.0]
 
 
 # ------------------------------------------------------------------ ground truth
@@ -199,7 +200,7 @@ def test_lidar_ground_truth_lands_on_the_projected_pixel(kitti_root):
     dataset.check_files()
     for i, (v, u) in enumerate([(2, 4), (2, 3)]):
         # u = round(CX +- FX * t / z) - 1 with t = +0.06 (camera 2) / -0.48 (camera 3).
-        depth = dataset[i]["depth_gt"]
+        depth = dataset[i].depth_gt
         assert depth.shape == (1, H, W) and depth.dtype == torch.float32
         assert depth[0, v, u].item() == pytest.approx(LIDAR_DEPTH)
         assert torch.count_nonzero(depth).item() == 1
@@ -207,7 +208,7 @@ def test_lidar_ground_truth_lands_on_the_projected_pixel(kitti_root):
 
 def test_dense_ground_truth_is_uint16_over_256(kitti_root):
     dataset = KittiRawDataset(kitti_root, [SplitEntry(DRIVE, 1, "l")], depth="dense")
-    depth = dataset[0]["depth_gt"]
+    depth = dataset[0].depth_gt
     assert depth.shape == (1, H, W)
     assert torch.all(depth == 12.5)
 
@@ -221,7 +222,7 @@ def test_collate_pads_to_the_largest_size(kitti_root):
     batch = collate([dataset[0], dataset[1]])
     assert batch.images.shape == (2, 1, 3, H, W)
     assert batch.sizes.tolist() == [[H, W], [H - 1, W - 2]]
-    assert torch.equal(batch.images[1, 0, :, : H - 1, : W - 2], dataset[1]["images"][0])
+    assert torch.equal(batch.images[1, 0, :, : H - 1, : W - 2], dataset[1].images[0])
     assert batch.images[1, :, :, H - 1 :].abs().sum() == 0
     assert batch.images[1, :, :, :, W - 2 :].abs().sum() == 0
     assert batch.depth_gt.shape == (2, 1, H, W)
