@@ -26,6 +26,10 @@ EXPORT_FORMATS = ("pt", "torchscript", "onnx", "monodepth2")
 EXPORT_PARTS = ("encoder", "depth", "pose", "all")
 ONNX_OPSET = 17
 COLOUR_EXTS = ("png", "jpg")
+WEIGHTS_HELP = (
+    "Monodepth2 weights folder (encoder.pth, depth.pth, ...) or a published model's name "
+    "(mono_640x192, mono+stereo_1024x320, ...: downloaded once, see mono.model_zoo)"
+)
 
 
 # ----------------------------------------------------------------------------- synth
@@ -46,7 +50,7 @@ def _run_synth(ns: argparse.Namespace) -> None:
 def _add_export(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt", help="mono checkpoint (.ckpt) to export")
-    src.add_argument("--weights", help="Monodepth2 weights folder (encoder.pth, depth.pth, ...)")
+    src.add_argument("--weights", help=WEIGHTS_HELP)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
         "--format", required=True, choices=EXPORT_FORMATS, dest="fmt", help="file format"
@@ -58,9 +62,10 @@ def _add_export(parser: argparse.ArgumentParser) -> None:
 def _run_export(ns: argparse.Namespace) -> list:
     from mono.checkpoint import load_networks
     from mono.export import export_networks
+    from mono.model_zoo import resolve_weights
 
     try:
-        nets = load_networks(ns.ckpt or ns.weights)
+        nets = load_networks(ns.ckpt or resolve_weights(ns.weights))
         written = export_networks(nets, ns.out, ns.fmt, ns.part, ns.opset)
     except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
         raise SystemExit(f"mono export: {err}") from None
@@ -74,7 +79,7 @@ def _add_predict(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="an image, a folder of images, or a video / animated GIF")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt", help="mono checkpoint (.ckpt)")
-    src.add_argument("--weights", help="Monodepth2 weights folder (encoder.pth, depth.pth)")
+    src.add_argument("--weights", help=WEIGHTS_HELP)
     parser.add_argument("--out", default="predictions", help="output folder")
     parser.add_argument("--batch-size", type=int, default=8, help="frames per forward pass")
     parser.add_argument("--ext", default="png", choices=COLOUR_EXTS, help="colour map format")
@@ -85,13 +90,14 @@ def _run_predict(ns: argparse.Namespace) -> list:
     import torch
 
     from mono.checkpoint import load_networks
+    from mono.model_zoo import resolve_weights
     from mono.predict import VideoBackendError, predict
 
     device = ns.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        nets = load_networks(ns.ckpt or ns.weights, with_pose=False)
+        nets = load_networks(ns.ckpt or resolve_weights(ns.weights), with_pose=False)
         preds = predict(nets, ns.input, ns.out, ns.batch_size, ns.ext, device)
     except (ValueError, FileNotFoundError, VideoBackendError) as err:  # incl. CheckpointError
         raise SystemExit(f"mono predict: {err}") from None

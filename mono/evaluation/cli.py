@@ -76,8 +76,9 @@ def _add_model_source(p: argparse.ArgumentParser, ext_disp: bool) -> None:
     )
     group.add_argument(
         "--weights",
-        metavar="DIR",
-        help="a Monodepth2 weights folder (encoder.pth, depth.pth[, pose*.pth])",
+        metavar="DIR|NAME",
+        help="a Monodepth2 weights folder (encoder.pth, depth.pth[, pose*.pth]) or a published "
+        "model's name (mono_640x192, stereo_1024x320, ...: downloaded once, see mono.model_zoo)",
     )
     if ext_disp:
         group.add_argument(
@@ -114,12 +115,11 @@ def _load(ns: argparse.Namespace, with_pose: bool, log: Callable[[str], None]):
     import torch
 
     from mono.checkpoint import CheckpointError, load_networks
+    from mono.model_zoo import resolve_weights
 
     if ns.ckpt is not None and Path(ns.ckpt).is_dir():
         raise CheckpointError(f"--ckpt {ns.ckpt} is a folder; use --weights for Monodepth2 weights")
-    if ns.weights is not None and not Path(ns.weights).is_dir():
-        raise CheckpointError(f"--weights {ns.weights}: not a Monodepth2 weights folder")
-    source = ns.ckpt or ns.weights
+    source = ns.ckpt or resolve_weights(ns.weights, log=log)
     log(f"-> Loading weights from {source}")
     try:
         nets = load_networks(source, with_pose=with_pose)
