@@ -12,6 +12,9 @@ Dependency rule (data flows top to bottom; a layer imports only from layers abov
     benchmark        the module's training step timed phase by phase (Lightning)
     evaluate, export, predict, inspect, tools   user-facing tools (no Lightning)
     cli              the `mono` command; nothing imports it
+
+    progress and model_zoo (progress bars; published weights by name) import neither torch
+    nor other mono modules, so any layer may use them.
 """
 
 import os as _os

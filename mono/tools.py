@@ -42,7 +42,7 @@ def _add_synth(p: argparse.ArgumentParser) -> None:
 def _run_synth(ns: argparse.Namespace) -> None:
     from mono.data.synth import write_dataset
 
-    out = write_dataset(ns.out, seed=ns.seed, preset=ns.preset)
+    out = write_dataset(ns.out, seed=ns.seed, preset=ns.preset, verbose=True)
     print(f"synthetic drives in {out} (splits in {out}/splits)")
 
 
