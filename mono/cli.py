@@ -52,6 +52,7 @@ def run_lightning(args: list[str] | None) -> None:
     )
     from mono.data.datamodule import KittiDataModule
     from mono.data.kitti import FrameId, frame_id
+    from mono.model_zoo import ModelDownloadError, resolve_weights
     from mono.module import DepthModel
     from mono.stopping import NonFiniteGuard, PreemptionCheckpoint
 
@@ -77,8 +78,16 @@ def run_lightning(args: list[str] | None) -> None:
             parser.link_arguments("data.stereo_baseline", "model.stereo_baseline")
 
         def before_instantiate_classes(self) -> None:
-            # Scoring fresh weights prints a table that looks like a result but is noise.
             subcommand = self.config.get("subcommand")
+            model_config = self.config[subcommand]["model"]
+            if model_config.get("init_weights"):
+                # A published model's name (mono_640x192, ...) becomes its cached folder.
+                try:
+                    folder = resolve_weights(model_config["init_weights"], "--model.init_weights")
+                except ModelDownloadError as err:
+                    raise SystemExit(f"mono {subcommand}: error: {err}") from None
+                model_config["init_weights"] = str(folder)
+            # Scoring fresh weights prints a table that looks like a result but is noise.
             if subcommand in ("test", "validate"):
                 config = self.config[subcommand]
                 if not config.get("ckpt_path") and not config["model"].get("init_weights"):

@@ -7,7 +7,14 @@ was trained at, its sigmoid disparity is turned into a scaled disparity
 - ``<name>_disp.npy``: scaled disparity (H, W) float32 at the original size;
 - ``<name>_disp.png`` (or ``.jpg``): magma colour map from the minimum to the 95th percentile;
 - ``<name>_depth.npy``: metres, ``metric_scale / disparity``, for models with a metric scale
-  (stereo-trained or supervised; :attr:`mono.checkpoint.LoadedNetworks.metric_scale`).
+  (stereo-trained or supervised; :attr:`mono.checkpoint.LoadedNetworks.metric_scale`) or with
+  a scale given by the user;
+- ``<name>.ply`` (``point_cloud``): the frame's pixels back-projected with that depth
+  (:mod:`mono.point_cloud`).
+
+``video`` also writes the frames beside their colour maps as one MP4 or GIF
+(:mod:`mono.depth_video`); ``post_process`` blends in the prediction of the mirrored frame as
+evaluation does (:func:`mono.evaluation.depth.post_process_disparity`).
 """
 
 from __future__ import annotations
@@ -23,7 +30,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageSequence
 
 from mono.checkpoint import LoadedNetworks
+from mono.depth_video import DEFAULT_FPS, SideBySideVideo
+from mono.evaluation.depth import post_process_disparity
 from mono.geometry import disp_to_depth
+from mono.point_cloud import CameraIntrinsics, point_cloud, write_ply
 from mono.tools import COLOUR_EXTS
 from mono.visualize import colorize
 
@@ -44,6 +54,7 @@ class Prediction:
     disp: Path
     picture: Path
     depth: Path | None = None
+    cloud: Path | None = None
 
 
 def _video_frames(path: Path) -> Iterator[tuple[str, Image.Image]]:
@@ -59,6 +70,23 @@ def _video_frames(path: Path) -> Iterator[tuple[str, Image.Image]]:
     with av.open(str(path)) as container:
         for i, frame in enumerate(container.decode(video=0)):
             yield f"{path.stem}_{i:06d}", frame.to_image()
+
+
+def frame_rate(source: str | Path) -> float | None:
+    """Frames per second of a video or animated GIF; None for images and folders."""
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if not path.is_file() or suffix in IMAGE_EXTS:
+        return None
+    if suffix in ANIMATION_EXTS:
+        with Image.open(path) as img:
+            duration = img.info.get("duration")
+        return 1000.0 / duration if duration else None
+    import av
+
+    with av.open(str(path)) as container:
+        rate = container.streams.video[0].average_rate
+    return float(rate) if rate else None
 
 
 def _animation_frames(path: Path) -> Iterator[tuple[str, Image.Image]]:
@@ -126,29 +154,59 @@ def to_network_input(images: list[Image.Image], height: int, width: int) -> torc
 
 
 def predict_disparities(
-    nets: LoadedNetworks, images: list[Image.Image], device: torch.device | str = "cpu"
+    nets: LoadedNetworks,
+    images: list[Image.Image],
+    device: torch.device | str = "cpu",
+    post_process: bool = False,
 ) -> list[torch.Tensor]:
     """Scaled disparity of each image at its own size, (1, 1, H_i, W_i) each, on the CPU.
 
     Scaled disparity is ``disp_to_depth(sigmoid, min_depth, max_depth)[0]``, i.e. 1 / depth
     (up to scale for monocular models; ``nets.metric_scale`` / metres for the others).
+    ``post_process`` also predicts the mirrored images and blends the two as Monodepth2's
+    evaluation does.
     """
     batch = to_network_input(images, nets.height, nets.width).to(device)
+    n = len(images)
+    if post_process:
+        batch = torch.cat([batch, batch.flip(-1)])
     with torch.no_grad():
         sigmoid = nets.depth(batch).disps[0]
         scaled, _ = disp_to_depth(sigmoid, nets.min_depth, nets.max_depth)
     scaled = scaled.float().cpu()
+    if post_process:
+        scaled = post_process_disparity(scaled[:n, 0], scaled[n:, 0])[:, None]
     return [
         F.interpolate(d[None], size=(img.height, img.width), mode="bilinear", align_corners=False)
         for d, img in zip(scaled, images, strict=True)
     ]
 
 
-def _save_picture(disp: torch.Tensor, path: Path) -> None:
-    # vmin at the minimum and vmax at the 95th percentile, as Monodepth2's test_simple.py
+def depth_picture(disp: torch.Tensor) -> np.ndarray:
+    """(H, W, 3) uint8 magma picture of a (1, 1, H, W) disparity, as ``test_simple.py``'s:
+    from the minimum to the 95th percentile."""
     rgb = colorize(disp, "magma", vmin=None, percentile=95.0)[0]
-    array = (rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    Image.fromarray(array).save(path)
+    return (rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def check_depth_scale(nets: LoadedNetworks, scale: float | None, what: str) -> float:
+    """Metres per unit of the model's depth: ``scale`` when given, else the model's own.
+
+    Raises:
+        ValueError: neither (a monocular model's depth has no unit), naming ``what`` needs it.
+    """
+    if scale is not None:
+        if not scale > 0:
+            raise ValueError(f"--scale {scale:g}: must be positive")
+        return scale
+    if nets.metric_scale is None:
+        raise ValueError(
+            f"{what} needs depth in metres, but this model has no metric scale (trained "
+            "without a stereo frame 's' or ground truth, its depth is known up to scale); "
+            "give --scale S, the metres per unit of its depth (e.g. a known distance divided "
+            "by the predicted one)"
+        )
+    return nets.metric_scale
 
 
 def predict(
@@ -159,30 +217,79 @@ def predict(
     ext: str = "png",
     device: torch.device | str = "cpu",
     log: Callable[[str], None] | None = print,
+    *,
+    post_process: bool = False,
+    scale: float | None = None,
+    intrinsics: CameraIntrinsics | None = None,
+    video: str | Path | None = None,
 ) -> list[Prediction]:
     """Predict every frame of ``source`` (see :func:`read_frames`) and write the files to ``out``.
 
+    Args:
+        post_process: blend in the mirrored frame's prediction (see :func:`predict_disparities`).
+        scale: metres per unit of predicted depth, instead of the model's metric scale.
+        intrinsics: write a ``<name>.ply`` point cloud per frame with these intrinsics; needs
+            a metric scale (the model's or ``scale``).
+        video: also write ``[frame | depth picture]`` pairs to this .mp4 or .gif file.
+
     Returns:
         One :class:`Prediction` per frame, in input order.
+
+    Raises:
+        ValueError: bad options, or a point cloud without a metric scale.
     """
     if ext not in COLOUR_EXTS:
         raise ValueError(f"--ext {ext!r}: choose one of {COLOUR_EXTS}")
     if batch_size < 1:
         raise ValueError(f"--batch-size {batch_size}: must be at least 1")
+    if intrinsics is not None or scale is not None:
+        scale = check_depth_scale(nets, scale, "--point-cloud")
+    else:
+        scale = nets.metric_scale
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    writer = SideBySideVideo(video, frame_rate(source) or DEFAULT_FPS) if video else None
     nets.depth.to(device).eval()
     done: list[Prediction] = []
-    for batch in _batches(read_frames(source), batch_size):
-        names, images = zip(*batch, strict=True)
-        for name, disp in zip(names, predict_disparities(nets, list(images), device), strict=True):
-            pred = Prediction(name, out / f"{name}_disp.npy", out / f"{name}_disp.{ext}")
-            np.save(pred.disp, disp[0, 0].numpy())
-            _save_picture(disp, pred.picture)
-            if nets.metric_scale is not None:
-                pred.depth = out / f"{name}_depth.npy"
-                np.save(pred.depth, (nets.metric_scale / disp[0, 0]).numpy())
-            done.append(pred)
-        if log:
-            log(f"predict: {len(done)} frame(s) done, last {names[-1]} -> {out}")
+    try:
+        for batch in _batches(read_frames(source), batch_size):
+            names, images = zip(*batch, strict=True)
+            disps = predict_disparities(nets, list(images), device, post_process)
+            for name, image, disp in zip(names, images, disps, strict=True):
+                done.append(_write_frame(name, image, disp, out, ext, scale, intrinsics, writer))
+            if log:
+                log(f"predict: {len(done)} frame(s) done, last {names[-1]} -> {out}")
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None and log:
+        log(f"predict: wrote {writer.frames} frame(s) beside their depth to {writer.path}")
     return done
+
+
+def _write_frame(
+    name: str,
+    image: Image.Image,
+    disp: torch.Tensor,
+    out: Path,
+    ext: str,
+    scale: float | None,
+    intrinsics: CameraIntrinsics | None,
+    writer: SideBySideVideo | None,
+) -> Prediction:
+    pred = Prediction(name, out / f"{name}_disp.npy", out / f"{name}_disp.{ext}")
+    np.save(pred.disp, disp[0, 0].numpy())
+    picture = depth_picture(disp)
+    Image.fromarray(picture).save(pred.picture)
+    if scale is not None:
+        pred.depth = out / f"{name}_depth.npy"
+        depth = (scale / disp[0, 0]).numpy()
+        np.save(pred.depth, depth)
+        if intrinsics is not None:
+            points, colours = point_cloud(depth, np.asarray(image), intrinsics.K)
+            comment = f"mono predict {name}: camera frame (x right, y down, z forward), metres"
+            comment += f"\nintrinsics {intrinsics.describe()}"
+            pred.cloud = write_ply(out / f"{name}.ply", points, colours, comment)
+    if writer is not None:
+        writer.write(np.asarray(image), picture, name)
+    return pred

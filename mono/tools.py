@@ -26,6 +26,10 @@ EXPORT_FORMATS = ("pt", "torchscript", "onnx", "monodepth2")
 EXPORT_PARTS = ("encoder", "depth", "pose", "all")
 ONNX_OPSET = 17
 COLOUR_EXTS = ("png", "jpg")
+WEIGHTS_HELP = (
+    "Monodepth2 weights folder (encoder.pth, depth.pth, ...) or a published model's name "
+    "(mono_640x192, mono+stereo_1024x320, ...: downloaded once, see mono.model_zoo)"
+)
 
 
 # ----------------------------------------------------------------------------- synth
@@ -38,7 +42,7 @@ def _add_synth(p: argparse.ArgumentParser) -> None:
 def _run_synth(ns: argparse.Namespace) -> None:
     from mono.data.synth import write_dataset
 
-    out = write_dataset(ns.out, seed=ns.seed, preset=ns.preset)
+    out = write_dataset(ns.out, seed=ns.seed, preset=ns.preset, verbose=True)
     print(f"synthetic drives in {out} (splits in {out}/splits)")
 
 
@@ -46,7 +50,7 @@ def _run_synth(ns: argparse.Namespace) -> None:
 def _add_export(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt", help="mono checkpoint (.ckpt) to export")
-    src.add_argument("--weights", help="Monodepth2 weights folder (encoder.pth, depth.pth, ...)")
+    src.add_argument("--weights", help=WEIGHTS_HELP)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
         "--format", required=True, choices=EXPORT_FORMATS, dest="fmt", help="file format"
@@ -58,9 +62,10 @@ def _add_export(parser: argparse.ArgumentParser) -> None:
 def _run_export(ns: argparse.Namespace) -> list:
     from mono.checkpoint import load_networks
     from mono.export import export_networks
+    from mono.model_zoo import resolve_weights
 
     try:
-        nets = load_networks(ns.ckpt or ns.weights)
+        nets = load_networks(ns.ckpt or resolve_weights(ns.weights))
         written = export_networks(nets, ns.out, ns.fmt, ns.part, ns.opset)
     except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
         raise SystemExit(f"mono export: {err}") from None
@@ -74,28 +79,85 @@ def _add_predict(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="an image, a folder of images, or a video / animated GIF")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt", help="mono checkpoint (.ckpt)")
-    src.add_argument("--weights", help="Monodepth2 weights folder (encoder.pth, depth.pth)")
+    src.add_argument("--weights", help=WEIGHTS_HELP)
     parser.add_argument("--out", default="predictions", help="output folder")
     parser.add_argument("--batch-size", type=int, default=8, help="frames per forward pass")
     parser.add_argument("--ext", default="png", choices=COLOUR_EXTS, help="colour map format")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
+    parser.add_argument(
+        "--post-process", action="store_true", help="blend in the mirrored frame's prediction"
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        metavar="S",
+        help="metres per unit of the model's depth (needed for metric outputs of a monocular "
+        "model; default: the model's own metric scale)",
+    )
+    parser.add_argument(
+        "--point-cloud",
+        action="store_true",
+        help="write <name>.ply, the frame's pixels in 3-D (metres, camera frame), coloured",
+    )
+    for name, what in (("fx", "width"), ("fy", "height"), ("cx", "width"), ("cy", "height")):
+        parser.add_argument(
+            f"--{name}",
+            type=float,
+            default=None,
+            help=f"{name} of the camera divided by the image {what}, for --point-cloud "
+            "(default: the model's training K, else Monodepth2's KITTI K 0.58/1.92/0.5/0.5)",
+        )
+    parser.add_argument(
+        "--video",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="FILE",
+        help="also write the frames beside their depth as a video: FILE.mp4 or FILE.gif "
+        "(default OUT/<input name>_depth.mp4)",
+    )
 
 
 def _run_predict(ns: argparse.Namespace) -> list:
+    from pathlib import Path
+
     import torch
 
-    from mono.checkpoint import load_networks
+    from mono.checkpoint import load_networks, read_checkpoint
+    from mono.model_zoo import resolve_weights
+    from mono.point_cloud import choose_intrinsics
     from mono.predict import VideoBackendError, predict
 
     device = ns.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    video = ns.video
+    if video == "":
+        video = Path(ns.out) / f"{Path(ns.input).stem}_depth.mp4"
     try:
-        nets = load_networks(ns.ckpt or ns.weights, with_pose=False)
-        preds = predict(nets, ns.input, ns.out, ns.batch_size, ns.ext, device)
+        source = ns.ckpt or resolve_weights(ns.weights)
+        nets = load_networks(source, with_pose=False)
+        intrinsics = None
+        if ns.point_cloud:
+            stored = read_checkpoint(source) if ns.ckpt else {}
+            given = (ns.fx, ns.fy, ns.cx, ns.cy)
+            intrinsics = choose_intrinsics(
+                given, source, stored.get("datamodule_hyper_parameters", {})
+            )
+            print(f"point clouds: intrinsics {intrinsics.describe()}")
+        if ns.scale is not None and nets.metric_scale is not None:
+            print(f"--scale {ns.scale:g} replaces the model's metric scale {nets.metric_scale:g}")
+        preds = predict(
+            nets, ns.input, ns.out, ns.batch_size, ns.ext, device, post_process=ns.post_process,
+            scale=ns.scale, intrinsics=intrinsics, video=video,
+        )  # fmt: skip
     except (ValueError, FileNotFoundError, VideoBackendError) as err:  # incl. CheckpointError
         raise SystemExit(f"mono predict: {err}") from None
-    kind = "disparity + metric depth" if nets.metric_scale else "disparity (up to scale)"
+    metric = ns.scale is not None or nets.metric_scale is not None
+    kind = "disparity + metric depth" if metric else "disparity (up to scale)"
+    if intrinsics is not None:
+        kind += " + point clouds"
     print(f"wrote {kind} for {len(preds)} frame(s) to {ns.out}")
     return preds
 

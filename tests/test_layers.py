@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mono"
 
 # Layers in the order data flows; a module name matches its longest listed prefix.
 LAYERS: list[tuple[str, ...]] = [
-    ("mono", "mono.types"),
+    ("mono", "mono.types", "mono.progress", "mono.model_zoo"),
     ("mono.geometry", "mono.losses", "mono.metrics", "mono.visualize"),
     ("mono.nets",),
     ("mono.data",),
@@ -35,6 +35,8 @@ LAYERS: list[tuple[str, ...]] = [
         "mono.evaluation",
         "mono.export",
         "mono.predict",
+        "mono.point_cloud",
+        "mono.depth_video",
         "mono.tools",
     ),
     ("mono.cli",),
@@ -52,7 +54,8 @@ def layer_of(name: str) -> int:
     best, layer = "", None
     for i, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            matches = name == prefix or name.startswith(prefix + ".")
+            # The package itself ("mono") matches only its __init__, never as a prefix.
+            matches = name == prefix or (prefix != "mono" and name.startswith(prefix + "."))
             if matches and len(prefix) > len(best):
                 best, layer = prefix, i
     if layer is None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from mono.data import calib
 from mono.data import synth_kitti as kitti
 from mono.data.synth_drive import DATE, DriveSpec, RenderedFrame, make_drive, render_frame
 from mono.data.synth_scene import FACADE, MOVING_CAR, PARKED_CAR, ROAD, SKY
+from mono.progress import progress_bar
 
 __all__ = [
     "PRESETS",
@@ -99,8 +102,13 @@ def make_drives(seed: int = 0, preset: str = "default", **overrides) -> list[Dri
     ]
 
 
-def write_drive(root: Path, drive: DriveSpec, lidar_rows: int) -> None:
-    """All files of one drive under ``root/<date>/<folder>`` (its calibration must exist)."""
+def write_drive(
+    root: Path, drive: DriveSpec, lidar_rows: int, on_frame: Callable[[int], object] | None = None
+) -> None:
+    """All files of one drive under ``root/<date>/<folder>`` (its calibration must exist).
+
+    ``on_frame(1)`` is called after each frame (a progress bar's ``update``).
+    """
     date_dir = root / drive.date
     out = date_dir / drive.folder
     dirs = {k: out / k / "data" for k in ("image_02", "image_03", "velodyne_points")}
@@ -130,6 +138,8 @@ def write_drive(root: Path, drive: DriveSpec, lidar_rows: int) -> None:
         )
         scan.tofile(dirs["velodyne_points"] / f"{name}.bin")
         poses.append(kitti.pose_line(left.T_world_cam))
+        if on_frame is not None:
+            on_frame(1)
     kitti.write_lines(out / "poses.txt", poses)
 
 
@@ -185,15 +195,18 @@ def write_dataset(
     drives = make_drives(seed, preset, **overrides)
     (root / DATE).mkdir(parents=True, exist_ok=True)
     kitti.write_calibration(root / DATE, {c: drives[0].P_rect(c) for c in range(4)}, drives[0].size)
-    for drive in drives:
-        start = time.perf_counter()
-        write_drive(root, drive, params["lidar_rows"])
-        if verbose:
-            print(
-                f"synth: wrote {drive.relpath} ({drive.split}, {drive.frames} frames) "
-                f"in {time.perf_counter() - start:.1f} s",
-                flush=True,
-            )
+    bar = progress_bar(sum(d.frames for d in drives), f"synth: rendering {root}", "frame")
+    with bar:
+        for drive in drives:
+            start = time.perf_counter()
+            write_drive(root, drive, params["lidar_rows"], bar.update)
+            if verbose:
+                bar.write(
+                    f"synth: wrote {drive.relpath} ({drive.split}, {drive.frames} frames) "
+                    f"in {time.perf_counter() - start:.1f} s",
+                    file=sys.stdout,
+                )
+                sys.stdout.flush()
     (root / "splits").mkdir(exist_ok=True)
     for split in ("train", "val", "test"):
         lines = [line for d in drives if d.split == split for line in split_lines(d)]

@@ -2,8 +2,9 @@
 
 Modules: ``gt`` (split lines, image paths, ground-truth export), ``depth`` (Monodepth2's depth
 protocol), ``pose`` (Monodepth2's odometry ATE), ``commands`` (plain-argument entry points),
-``cli`` (their ``mono export-gt | evaluate | evaluate-pose`` arguments). The metrics themselves
-live in :mod:`mono.metrics`, shared with validation during training.
+``folder`` (your own images and depth maps), ``cli`` (the arguments of ``mono export-gt |
+evaluate | evaluate-pose``). The metrics themselves live in :mod:`mono.metrics`, shared with
+validation during training.
 
 The names below are imported on first use, so ``mono --help`` (which imports ``cli``) does
 not pay for torch.
@@ -15,6 +16,7 @@ import importlib
 
 _EXPORTS = {
     "cmd_evaluate": "commands",
+    "cmd_evaluate_folder": "folder",
     "cmd_evaluate_pose": "commands",
     "cmd_export_gt": "commands",
     "disparity_predictor": "commands",

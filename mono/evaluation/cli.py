@@ -76,8 +76,9 @@ def _add_model_source(p: argparse.ArgumentParser, ext_disp: bool) -> None:
     )
     group.add_argument(
         "--weights",
-        metavar="DIR",
-        help="a Monodepth2 weights folder (encoder.pth, depth.pth[, pose*.pth])",
+        metavar="DIR|NAME",
+        help="a Monodepth2 weights folder (encoder.pth, depth.pth[, pose*.pth]) or a published "
+        "model's name (mono_640x192, stereo_1024x320, ...: downloaded once, see mono.model_zoo)",
     )
     if ext_disp:
         group.add_argument(
@@ -114,12 +115,11 @@ def _load(ns: argparse.Namespace, with_pose: bool, log: Callable[[str], None]):
     import torch
 
     from mono.checkpoint import CheckpointError, load_networks
+    from mono.model_zoo import resolve_weights
 
     if ns.ckpt is not None and Path(ns.ckpt).is_dir():
         raise CheckpointError(f"--ckpt {ns.ckpt} is a folder; use --weights for Monodepth2 weights")
-    if ns.weights is not None and not Path(ns.weights).is_dir():
-        raise CheckpointError(f"--weights {ns.weights}: not a Monodepth2 weights folder")
-    source = ns.ckpt or ns.weights
+    source = ns.ckpt or resolve_weights(ns.weights, log=log)
     log(f"-> Loading weights from {source}")
     try:
         nets = load_networks(source, with_pose=with_pose)
@@ -188,14 +188,38 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--post-process", action="store_true", help="flip-and-blend (Monodepth)")
     p.add_argument("--per-image", default=None, metavar="CSV", help="per-image metrics file")
     p.add_argument(
-        "--gt", default=None, metavar="NPZ", help="exported ground truth (default: see export-gt)"
+        "--gt",
+        default=None,
+        metavar="NPZ|DIR",
+        help="exported ground truth (default: see export-gt); with --images, a folder of depth "
+        "maps named as the images: PNG (depth x --gt-scale, 0 = none) or .npy (metres)",
+    )
+    p.add_argument(
+        "--images",
+        default=None,
+        metavar="DIR",
+        help="evaluate on your own folder of images instead of a KITTI split (needs --gt DIR)",
+    )
+    p.add_argument(
+        "--gt-scale",
+        type=float,
+        default=256.0,
+        metavar="S",
+        help="with --images: PNG ground-truth value of one metre (KITTI's uint16: 256)",
+    )
+    p.add_argument(
+        "--mask",
+        default=None,
+        metavar="DIR",
+        help="with --images: masks named as the images; only non-zero pixels are scored",
     )
     _add_gt_source(p)
     p.add_argument(
         "--crop",
         default="auto",
         choices=("auto", "garg", "none"),
-        help="auto: the Garg crop for eigen, none for eigen_benchmark and split directories",
+        help="auto: the Garg crop for eigen, none for eigen_benchmark, split directories and "
+        "--images",
     )
     p.add_argument(
         "--save-disps", default=None, metavar="NPY", help="save the disparities to this .npy"
@@ -250,11 +274,44 @@ def choose_scaling(
     return "median", factor, "auto: a monocular model has no metric scale"
 
 
+def _check_folder_options(ns: argparse.Namespace) -> None:
+    """--images goes with --gt DIR and a model; --gt-scale and --mask only with --images."""
+    from pathlib import Path
+
+    if ns.images is None:
+        if ns.gt_scale != 256.0 or ns.mask is not None:
+            raise ValueError("--gt-scale and --mask apply to --images DIR only")
+        return
+    if ns.ext_disp is not None:
+        raise ValueError("--images needs a model (--ckpt or --weights), not --ext-disp")
+    if ns.gt is None or not Path(ns.gt).is_dir():
+        raise ValueError(f"--images needs --gt DIR, a folder of depth maps (got {ns.gt})")
+    kitti_options = {"--data": ns.data, "--gt-source": ns.gt_source, "--depth": ns.depth}
+    for option, value in kitti_options.items():
+        if value is not None:
+            raise ValueError(f"{option} is for KITTI splits; --images scores the folders given")
+
+
 @_user_errors("evaluate")
 def run_evaluate(ns: argparse.Namespace) -> None:
     from mono.evaluation.commands import cmd_evaluate, disparity_predictor
+    from mono.evaluation.folder import cmd_evaluate_folder
 
     _check_batch_size(ns.batch_size)
+    _check_folder_options(ns)
+    if ns.images is not None:
+        nets, device = _load(ns, with_pose=False, log=print)
+        predict_fn, to_scaled_disp = disparity_predictor(nets)
+        scaling, factor, reason = choose_scaling(ns.scaling, nets.metric_scale)
+        print(f"-> Scaling: {scaling} ({reason})")
+        cmd_evaluate_folder(
+            ns.images, ns.gt, predict_fn, nets.height, nets.width, mask=ns.mask,
+            gt_scale=ns.gt_scale, scaling=scaling, metric_scale=factor,
+            post_process=ns.post_process, to_scaled_disp=to_scaled_disp,
+            crop=None if ns.crop == "auto" else ns.crop, per_image_csv=ns.per_image,
+            save_disps=ns.save_disps, batch_size=ns.batch_size, device=device,
+        )  # fmt: skip
+        return
     if ns.data is None and not (ns.ext_disp and (ns.gt or ns.split == "benchmark")):
         raise ValueError(
             "--data ROOT is required (only --ext-disp with --gt, or with --split benchmark, "

@@ -18,12 +18,10 @@ from mono.evaluation.depth import (
     SPLIT_PROTOCOL,
     EvalResult,
     benchmark_depths,
-    evaluate_constant_baseline,
-    evaluate_disparities,
-    format_table,
     predict_disparities,
     write_benchmark_pngs,
 )
+from mono.evaluation.folder import report_scores
 from mono.evaluation.gt import (
     SPLITS_DIR,
     default_gt_path,
@@ -253,31 +251,13 @@ def cmd_evaluate(
             f"(re-export with `{export_command(data, split, gt_kind, gt_path)}`)"
         )
     protocol = split if split in SPLIT_PROTOCOL else "directory"
-    if scaling == "stereo":
-        log(f"   Stereo evaluation - no median scaling, depth scaled by {metric_scale:g}")
-    else:
-        log(f"   Mono evaluation - {'using median' if scaling == 'median' else 'no'} scaling")
     log(f"-> Evaluating {split} ({gt_kind} ground truth, {len(gt_depths)} images)")
     lines = read_split(split, data)
     names = lines if len(lines) == len(pred_disps) else None
-    result = evaluate_disparities(
-        pred_disps,
-        gt_depths,
-        protocol,
-        scaling,
-        metric_scale=metric_scale,
-        per_image_csv=per_image_csv,
-        names=names,
-        log=log,
-        crop=crop,
-    )
-    log("\n" + format_table(result.metrics))
-    if baseline:
-        result.baseline = evaluate_constant_baseline(gt_depths, protocol, crop).metrics
-        log("constant depth (median-scaled):\n" + format_table(result.baseline))
-    if per_image_csv is not None:
-        log(f"-> Per-image metrics saved to {per_image_csv}")
-    return result
+    return report_scores(
+        pred_disps, gt_depths, protocol, scaling, metric_scale, crop, per_image_csv, names,
+        baseline, log,
+    )  # fmt: skip
 
 
 def cmd_evaluate_pose(

@@ -19,6 +19,7 @@ from PIL import Image
 
 from mono.data.calib import STEREO_SCALE_FACTOR
 from mono.metrics import MAX_DEPTH, METRIC_NAMES, MIN_DEPTH, evaluate_depth_map
+from mono.progress import progress_bar
 
 # (crop, valid-pixel rule) of each split with ground truth, as Monodepth2 evaluates them.
 # "directory" is any split directory (e.g. the synthetic drives): images need not be
@@ -108,7 +109,10 @@ def evaluate_disparities(
     crop = split_crop if crop is None else crop
     fixed_scale = metric_scale if scaling == "stereo" else 1.0
     rows, ratios = [], []
-    for i, (disp, gt) in enumerate(zip(pred_disps, gt_depths, strict=True)):
+    pairs = zip(pred_disps, gt_depths, strict=True)
+    if log is not None:  # a quiet call (the baseline) has no bar either
+        pairs = progress_bar(len(gt_depths), "evaluate: scoring", "image", pairs)
+    for i, (disp, gt) in enumerate(pairs):
         gt = np.asarray(gt, dtype=np.float32)
         disp = resize_disparity(np.asarray(disp), *gt.shape)
         with np.errstate(divide="ignore"):
@@ -238,6 +242,7 @@ def predict_disparities(
         (N, height, width) float32 disparities.
     """
     out = []
+    bar = progress_bar(len(image_paths), "evaluate: predicting", "image")
     for start in range(0, len(image_paths), batch_size):
         batch = torch.stack(
             [load_image(p, height, width) for p in image_paths[start : start + batch_size]]
@@ -255,6 +260,8 @@ def predict_disparities(
         if post_process:
             disp = post_process_disparity(disp[:n], disp[n:])
         out.append(disp.numpy())
+        bar.update(n)
+    bar.close()
     return np.concatenate(out) if out else np.zeros((0, height, width), np.float32)
 
 

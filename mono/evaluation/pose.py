@@ -23,6 +23,7 @@ import torch
 from mono.data import kitti_odom
 from mono.data.kitti_odom import read_poses as read_odometry_poses
 from mono.evaluation.depth import load_image
+from mono.progress import progress_bar
 
 # Printed under the two result lines, so that the numbers read on their own.
 PROTOCOL_NOTE = (
@@ -240,6 +241,7 @@ def evaluate_pose_frames(
         )
     n_pairs = len(gt_poses) - 1
     preds = []
+    bar = progress_bar(n_pairs, "evaluate-pose: predicting", "pair")
     for start in range(0, n_pairs, batch_size):
         stop = min(start + batch_size, n_pairs)
         frames = torch.stack(
@@ -250,6 +252,8 @@ def evaluate_pose_frames(
         with torch.no_grad():
             T = predict_pose_fn(frames[:-1], frames[1:])
         preds.append(T.double().cpu().numpy())
+        bar.update(stop - start)
+    bar.close()
     result = snippet_ate(np.concatenate(preds), gt_poses)
     result.baseline = base = constant_velocity_baseline(gt_poses)
     if log is not None:
