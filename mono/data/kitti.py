@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 import torch
@@ -41,6 +41,21 @@ IDENTITY_JITTER = np.array([1.0, 1.0, 1.0, 0.0], dtype=np.float32)
 # Monodepth2's colour augmentation: ColorJitter(0.2, 0.2, 0.2, 0.1) applied half of the time.
 JITTER_LOW = np.array([0.8, 0.8, 0.8, -0.1], dtype=np.float32)
 JITTER_HIGH = np.array([1.2, 1.2, 1.2, 0.1], dtype=np.float32)
+
+
+# What a missing ground-truth file is called in messages.
+GROUND_TRUTH_FILES = {"lidar": "LiDAR scans", "dense": "dense depth maps"}
+
+
+class GroundTruth(NamedTuple):
+    """The ground truth a split loads and why: ``source`` none|lidar|dense, ``reason`` e.g.
+    ``"44 of 44 samples"`` or ``"calib_velo_to_cam.txt missing in <date folder>"``."""
+
+    source: str
+    reason: str
+
+    def describe(self, stage: str) -> str:
+        return f"{stage} ground truth: {self.source} ({self.reason})"
 
 
 class FrameId(str):
@@ -202,7 +217,7 @@ class KittiRawDataset(Dataset):
         self.seed = seed
         self.split_file = split_file
         self.epoch = 0
-        self._depth_source = None if depth == "auto" else depth
+        self._ground_truth: GroundTruth | None = None
         self._root = str(self.root)
         self._ext: dict[str, str] = {}
         self._calib_cache: dict[tuple, object] = {}
@@ -260,22 +275,53 @@ class KittiRawDataset(Dataset):
         cam = lidar or self.intrinsics == "calib" or self.stereo_baseline == "calib"
         return (calib.CAM_TO_CAM,) * cam + (calib.VELO_TO_CAM,) * lidar
 
-    def _resolve_depth_source(self, listings: _Listings) -> str:
-        def complete(source: str) -> bool:
-            if not all(listings.exists(self._depth_location(e, source)) for e in self.entries):
-                return False
-            dates = {self.date_dir(e) for e in self.entries}
-            files = self._calib_files(source)
-            return all(os.path.isfile(f"{d}/{name}") for d in dates for name in files)
+    def _ground_truth_gap(self, source: str, listings: _Listings) -> tuple[int, str | None]:
+        """(samples whose file exists, why ``source`` cannot serve every sample or None)."""
+        missing = [
+            i
+            for i, e in enumerate(self.entries)
+            if not listings.exists(self._depth_location(e, source))
+        ]
+        have = len(self.entries) - len(missing)
+        for date in sorted({self.date_dir(e) for e in self.entries}):
+            for name in self._calib_files(source):
+                if not os.path.isfile(f"{date}/{name}"):
+                    return have, f"{name} missing in {os.path.normpath(date)}"
+        if not missing:
+            return have, None
+        i = missing[0]
+        path = os.path.normpath("/".join(self._depth_location(self.entries[i], source)))
+        return have, (
+            f"{GROUND_TRUTH_FILES[source]} for {have} of {len(self.entries)} samples: {path} is "
+            f"missing, needed by {self._where(i)}"
+        )
 
-        return next((source for source in ("dense", "lidar") if complete(source)), "none")
+    def _decide_ground_truth(self, listings: _Listings) -> GroundTruth:
+        n = len(self.entries)
+        if self.depth == "none":
+            return GroundTruth("none", "data.depth='none'")
+        if self.depth != "auto":  # check_files() names each missing file
+            return GroundTruth(self.depth, f"{n} of {n} samples")
+        reasons = []
+        for source in ("dense", "lidar"):
+            have, reason = self._ground_truth_gap(source, listings)
+            if reason is None:
+                return GroundTruth(source, f"{n} of {n} samples")
+            if have or source == "lidar":  # no dense map at all is the usual KITTI raw case
+                reasons.append(reason)
+        return GroundTruth("none", "; ".join(reasons))
+
+    @property
+    def ground_truth(self) -> GroundTruth:
+        """The ground truth loaded for this split and why (``depth="auto"`` decides once)."""
+        if self._ground_truth is None:
+            self._ground_truth = self._decide_ground_truth(_Listings())
+        return self._ground_truth
 
     @property
     def depth_source(self) -> str:
         """The ground truth actually loaded: ``"none"``, ``"lidar"`` or ``"dense"``."""
-        if self._depth_source is None:
-            self._depth_source = self._resolve_depth_source(_Listings())
-        return self._depth_source
+        return self.ground_truth.source
 
     def check_files(self) -> None:
         """Verify that every file the split needs exists, before any training starts.
@@ -293,9 +339,9 @@ class KittiRawDataset(Dataset):
         if not self.entries:
             raise ValueError(f"split {self.split_file or ''} has no entries")
         listings = _Listings()
-        if self._depth_source is None:
-            self._depth_source = self._resolve_depth_source(listings)
-        source = self._depth_source
+        if self._ground_truth is None:
+            self._ground_truth = self._decide_ground_truth(listings)
+        source = self._ground_truth.source
         first: tuple[str, str, int] | None = None  # (path, what, entry index)
         count = 0
         cameras: set[tuple[str, int]] = set()
