@@ -19,6 +19,7 @@ TOOL_MODULES = {
     "export": "mono.tools",
     "predict": "mono.tools",
     "benchmark": "mono.benchmark_report",
+    "check-data": "mono.tools",
 }
 
 # Choices that mono.export and mono.predict check too; defined here so parsers need no torch.
@@ -100,7 +101,30 @@ def _run_predict(ns: argparse.Namespace) -> list:
     return preds
 
 
+# ----------------------------------------------------------------------------- check-data
+def _add_check_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="a training config (its data section)")
+    parser.add_argument("--data.root", dest="root", help="dataset root (overrides the config's)")
+    parser.add_argument("--data.split", dest="split", help="training split (overrides)")
+    parser.add_argument(
+        "--deep", action="store_true", help="decode every image in full (not only its header)"
+    )
+
+
+def _run_check_data(ns: argparse.Namespace) -> None:
+    from mono.data.check import check_configured_data
+
+    overrides = {"root": ns.root, "split": ns.split}
+    try:
+        problems = check_configured_data(ns.config, overrides, deep=ns.deep)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        raise SystemExit(f"mono check-data: error: {err}") from None
+    if problems:
+        raise SystemExit(1)
+
+
 COMMANDS = {
+    "check-data": (_add_check_data, _run_check_data),
     "synth": (_add_synth, _run_synth),
     "export": (_add_export, _run_export),
     "predict": (_add_predict, _run_predict),

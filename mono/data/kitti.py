@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, NamedTuple, get_args
 
@@ -24,6 +25,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from mono.data import calib
+from mono.data.errors import DataFormatError
+from mono.data.images import DECODE_ERRORS, ImageDecodeError, read_colour
 from mono.data.sampler import derive_seed
 from mono.data.splits import SplitEntry
 from mono.types import Batch
@@ -56,6 +59,16 @@ class GroundTruth(NamedTuple):
 
     def describe(self, stage: str) -> str:
         return f"{stage} ground truth: {self.source} ({self.reason})"
+
+
+class NeededFile(NamedTuple):
+    """A file a split needs: ``location`` (folder, name); ``what`` it serves, for messages;
+    ``kind`` image | lidar | dense | calibration; ``index`` of the entry that needs it."""
+
+    location: tuple[str, str]
+    what: str
+    kind: str
+    index: int
 
 
 class FrameId(str):
@@ -132,16 +145,17 @@ def dense_depth_location(root: str, folder: str, side: str, frame: int) -> tuple
     return f"{root}/{folder}/proj_depth/groundtruth/image_0{camera}", f"{frame:010d}.png"
 
 
-def load_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB."""
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
-
-
 def load_dense_depth(path: Path) -> np.ndarray:
-    """(H, W) float32 metres from a KITTI depth-benchmark PNG (uint16 / 256, 0 = invalid)."""
-    with Image.open(path) as img:
-        return np.asarray(img, dtype=np.float32) / 256.0
+    """(H, W) float32 metres from a KITTI depth-benchmark PNG (uint16 / 256, 0 = invalid).
+
+    Raises:
+        ImageDecodeError: the file cannot be decoded.
+    """
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img, dtype=np.float32) / 256.0
+    except DECODE_ERRORS as err:
+        raise ImageDecodeError(f"{path} cannot be decoded ({type(err).__name__}: {err})") from None
 
 
 def worker_init_fn(worker_id: int) -> None:
@@ -264,7 +278,8 @@ class KittiRawDataset(Dataset):
             return velodyne_location(self._root, entry.folder, entry.frame)
         return dense_depth_location(self._root, entry.folder, entry.side, entry.frame)
 
-    def _where(self, index: int) -> str:
+    def where(self, index: int) -> str:
+        """The split line of an entry, for messages: ``<split file>:<line> ('<line text>')``."""
         entry = self.entries[index]
         place = f"{self.split_file or 'split'}:{entry.line}" if entry.line else f"entry {index}"
         return f"{place} ('{entry.folder} {entry.frame} {entry.side}')"
@@ -293,7 +308,7 @@ class KittiRawDataset(Dataset):
         path = os.path.normpath("/".join(self._depth_location(self.entries[i], source)))
         return have, (
             f"{GROUND_TRUTH_FILES[source]} for {have} of {len(self.entries)} samples: {path} is "
-            f"missing, needed by {self._where(i)}"
+            f"missing, needed by {self.where(i)}"
         )
 
     def _decide_ground_truth(self, listings: _Listings) -> GroundTruth:
@@ -323,54 +338,77 @@ class KittiRawDataset(Dataset):
         """The ground truth actually loaded: ``"none"``, ``"lidar"`` or ``"dense"``."""
         return self.ground_truth.source
 
-    def check_files(self) -> None:
-        """Verify that every file the split needs exists, before any training starts.
+    def needed_files(self, listings: _Listings | None = None) -> Iterator[NeededFile]:
+        """Every file the split needs, entry by entry (a file shared by entries comes again).
 
-        Checks the images of all frame ids of every entry, the calibration files when K, the
-        baseline or LiDAR ground truth come from them, and the ground-truth files; decides
-        ``depth="auto"``. Folder listings are cached, so 40k entries take a fraction of a second.
+        The images of all frame ids, the ground truth loaded (decides ``depth="auto"``) and, at
+        the first entry of each date and camera, the calibration files K, the baseline or LiDAR
+        ground truth come from.
+        """
+        listings = listings or _Listings()
+        if self._ground_truth is None:
+            self._ground_truth = self._decide_ground_truth(listings)
+        source = self._ground_truth.source
+        cameras: set[tuple[str, int]] = set()
+        for i, entry in enumerate(self.entries):
+            for f in self.frame_ids:
+                location = self._image_location(entry, f, listings)
+                yield NeededFile(location, f"frame '{f}'", "image", i)
+            if source != "none":
+                location = self._depth_location(entry, source)
+                yield NeededFile(location, f"{source} ground truth", source, i)
+            camera_key = (self.date_dir(entry), calib.CAMERA_OF_SIDE[entry.side])
+            if camera_key not in cameras:
+                cameras.add(camera_key)
+                for name in self._calib_files(source):
+                    yield NeededFile((camera_key[0], name), "calibration", "calibration", i)
+
+    def check_files(self) -> None:
+        """Verify that every file the split needs exists and is not empty, before training.
+
+        See :meth:`needed_files` for what is needed; decides ``depth="auto"``. Folder listings
+        are cached, so 40k entries take a fraction of a second; ``mono check-data`` also reads
+        every image header (and, with ``--deep``, decodes every image).
 
         Raises:
             FileNotFoundError: names the first missing file, the split-file line that needs it
                 and how many further files are missing.
-            ValueError: the split is empty.
+            DataFormatError: the split is empty; a needed file is empty (0 bytes), named as a
+                missing one is.
             mono.data.calib.CalibrationError: a needed calibration file is malformed.
         """
         if not self.entries:
-            raise ValueError(f"split {self.split_file or ''} has no entries")
+            raise DataFormatError(f"split {self.split_file or ''} has no entries")
         listings = _Listings()
-        if self._ground_truth is None:
-            self._ground_truth = self._decide_ground_truth(listings)
-        source = self._ground_truth.source
-        first: tuple[str, str, int] | None = None  # (path, what, entry index)
-        count = 0
+        missing: list[NeededFile] = []
+        present: dict[str, NeededFile] = {}
         cameras: set[tuple[str, int]] = set()
-        either = " (or .jpg)" if self.img_ext == "auto" else ""
-        for i, entry in enumerate(self.entries):
-            needed = [
-                (self._image_location(entry, f, listings), f"frame '{f}'{either}")
-                for f in self.frame_ids
-            ]
-            if source != "none":
-                needed.append((self._depth_location(entry, source), f"{source} ground truth"))
-            camera_key = (self.date_dir(entry), calib.CAMERA_OF_SIDE[entry.side])
-            if camera_key not in cameras:
-                cameras.add(camera_key)
-                date = camera_key[0]
-                needed += [((date, name), "calibration") for name in self._calib_files(source)]
-            for location, what in needed:
-                if not listings.exists(location):
-                    count += 1
-                    first = first or ("/".join(location), what, i)
-        if first is not None:
-            path, what, i = first
+        for needed in self.needed_files(listings):
+            if not listings.exists(needed.location):
+                missing.append(needed)
+            else:
+                present.setdefault("/".join(needed.location), needed)
+            entry = self.entries[needed.index]
+            cameras.add((self.date_dir(entry), calib.CAMERA_OF_SIDE[entry.side]))
+        if missing:
+            first = missing[0]
+            either = " (or .jpg)" if first.kind == "image" and self.img_ext == "auto" else ""
             raise FileNotFoundError(
-                f"{os.path.normpath(path)} is missing: {what} needed by {self._where(i)} under "
-                f"root {self.root}; {count - 1} further files are missing"
+                f"{os.path.normpath('/'.join(first.location))} is missing: {first.what}{either} "
+                "needed by "
+                f"{self.where(first.index)} under root {self.root}; {len(missing) - 1} further "
+                "files are missing"
+            )
+        empty = [(path, n) for path, n in present.items() if os.path.getsize(path) == 0]
+        if empty:
+            path, first = empty[0]
+            raise DataFormatError(
+                f"{os.path.normpath(path)} is empty (0 bytes): {first.what} needed by "
+                f"{self.where(first.index)}; {len(empty) - 1} further files are empty"
             )
         for date, camera in sorted(cameras):  # parse now: a malformed file fails before training
             self._calibration(date, camera)
-            if source == "lidar":
+            if self.depth_source == "lidar":
                 self._lidar_calibration(date, camera)
 
     # ------------------------------------------------------------------ per-sample values
@@ -414,13 +452,17 @@ class KittiRawDataset(Dataset):
         jitter = JITTER_LOW + (JITTER_HIGH - JITTER_LOW) * u[2:]
         return flip, jitter.astype(np.float32)
 
-    def _load_depth(self, entry: SplitEntry) -> np.ndarray | None:
+    def _load_depth(self, index: int) -> np.ndarray | None:
+        entry = self.entries[index]
         source = self.depth_source
         if source == "none":
             return None
         path = "/".join(self._depth_location(entry, source))
         if source == "dense":
-            return load_dense_depth(path)
+            try:
+                return load_dense_depth(path)
+            except ImageDecodeError as err:
+                raise ImageDecodeError(f"{err}: ground truth of {self.where(index)}") from None
         camera = calib.CAMERA_OF_SIDE[entry.side]
         P, size, velo_to_rect = self._lidar_calibration(self.date_dir(entry), camera)
         return calib.project_velodyne(calib.load_velodyne(path), velo_to_rect, P, size)
@@ -437,12 +479,17 @@ class KittiRawDataset(Dataset):
         entry = self.entries[index]
         flip, jitter = self.draw_augmentation(index, epoch)
         paths = [self.image_file(entry, f) for f in self.frame_ids]
-        frames = [load_image(p) for p in paths]
+        frames = []
+        for f, path in zip(self.frame_ids, paths, strict=True):
+            try:
+                frames.append(read_colour(path))
+            except ImageDecodeError as err:  # a worker's traceback would not say which sample
+                raise ImageDecodeError(f"{err}: frame '{f}' of {self.where(index)}") from None
         if len({f.shape for f in frames}) > 1:
             sizes = {str(p): f.shape[:2] for p, f in zip(paths, frames, strict=True)}
-            raise ValueError(f"frames of {self._where(index)} differ in size: {sizes}")
+            raise ValueError(f"frames of {self.where(index)} differ in size: {sizes}")
         images = np.stack(frames).transpose(0, 3, 1, 2)  # (F, 3, H, W)
-        depth = self._load_depth(entry)
+        depth = self._load_depth(index)
         K, baseline = self._calibration(self.date_dir(entry), calib.CAMERA_OF_SIDE[entry.side])
         K = K.copy()
         if flip:
