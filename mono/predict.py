@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageSequence
 
 from mono.checkpoint import LoadedNetworks
+from mono.data.images import GrayscaleNotice, read_colour_image, to_rgb
 from mono.geometry import disp_to_depth
 from mono.tools import COLOUR_EXTS
 from mono.visualize import colorize
@@ -64,12 +65,7 @@ def _video_frames(path: Path) -> Iterator[tuple[str, Image.Image]]:
 def _animation_frames(path: Path) -> Iterator[tuple[str, Image.Image]]:
     with Image.open(path) as img:
         for i, frame in enumerate(ImageSequence.Iterator(img)):
-            yield f"{path.stem}_{i:06d}", frame.convert("RGB")
-
-
-def _image(path: Path) -> Image.Image:
-    with Image.open(path) as img:
-        return img.convert("RGB")
+            yield f"{path.stem}_{i:06d}", to_rgb(frame, path)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -86,6 +82,7 @@ def read_frames(source: str | Path) -> Iterator[tuple[str, Image.Image]]:
         VideoBackendError: a video without a decoding backend (which one to install is named).
     """
     path = Path(source)
+    grayscale = GrayscaleNotice(str(path))
     if path.is_dir():
         images = list_images(path)
         if not images:
@@ -94,13 +91,13 @@ def read_frames(source: str | Path) -> Iterator[tuple[str, Image.Image]]:
         for p in images:
             # a.jpg next to a.png would overwrite each other's outputs
             name = p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix[1:]}"
-            yield name, _image(p)
+            yield name, read_colour_image(p, grayscale)
         return
     if not path.is_file():
         raise FileNotFoundError(f"input not found: {path}")
     suffix = path.suffix.lower()
     if suffix in IMAGE_EXTS:
-        yield path.stem, _image(path)
+        yield path.stem, read_colour_image(path, grayscale)
     elif suffix in ANIMATION_EXTS:
         yield from _animation_frames(path)
     elif suffix in VIDEO_EXTS:

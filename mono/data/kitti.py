@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from mono.data import calib
 from mono.data.errors import DataFormatError
-from mono.data.images import DECODE_ERRORS, ImageDecodeError, read_colour
+from mono.data.images import DECODE_ERRORS, GrayscaleNotice, ImageDecodeError, read_colour
 from mono.data.sampler import derive_seed
 from mono.data.splits import SplitEntry
 from mono.types import Batch
@@ -235,6 +235,7 @@ class KittiRawDataset(Dataset):
         self._root = str(self.root)
         self._ext: dict[str, str] = {}
         self._calib_cache: dict[tuple, object] = {}
+        self._grayscale = GrayscaleNotice(str(split_file or "this split"))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -482,7 +483,7 @@ class KittiRawDataset(Dataset):
         frames = []
         for f, path in zip(self.frame_ids, paths, strict=True):
             try:
-                frames.append(read_colour(path))
+                frames.append(read_colour(path, self._grayscale))
             except ImageDecodeError as err:  # a worker's traceback would not say which sample
                 raise ImageDecodeError(f"{err}: frame '{f}' of {self.where(index)}") from None
         if len({f.shape for f in frames}) > 1:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mono.data.calib import STEREO_SCALE_FACTOR
+from mono.data.images import GrayscaleNotice, read_colour_image
 from mono.metrics import MAX_DEPTH, METRIC_NAMES, MIN_DEPTH, evaluate_depth_map
 
 # (crop, valid-pixel rule) of each split with ground truth, as Monodepth2 evaluates them.
@@ -198,14 +199,23 @@ def post_process_disparity(disp, disp_flipped):
     return out.numpy() if as_numpy else out
 
 
-def load_image(path: str | Path, height: int, width: int) -> torch.Tensor:
-    """(3, height, width) float RGB in [0, 1], resized with LANCZOS like Monodepth2's loader."""
+def load_image(
+    path: str | Path, height: int, width: int, grayscale: GrayscaleNotice | None = None
+) -> torch.Tensor:
+    """(3, height, width) float RGB in [0, 1], resized with LANCZOS like Monodepth2's loader.
+
+    Read with :func:`mono.data.images.read_colour_image` (16-bit grayscale scaled to 8 bits;
+    ``grayscale`` is told about grayscale files).
+
+    Raises:
+        FileNotFoundError: no such file.
+        mono.data.images.ImageDecodeError: the file cannot be decoded.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
-    with Image.open(path) as img:
-        img = img.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
-        array = np.asarray(img, dtype=np.float32) / 255.0
+    img = read_colour_image(path, grayscale).resize((width, height), Image.Resampling.LANCZOS)
+    array = np.asarray(img, dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
@@ -238,9 +248,13 @@ def predict_disparities(
         (N, height, width) float32 disparities.
     """
     out = []
+    grayscale = GrayscaleNotice("the test images")
     for start in range(0, len(image_paths), batch_size):
         batch = torch.stack(
-            [load_image(p, height, width) for p in image_paths[start : start + batch_size]]
+            [
+                load_image(p, height, width, grayscale)
+                for p in image_paths[start : start + batch_size]
+            ]
         )
         if device is not None:
             batch = batch.to(device)
