@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageSequence
 
 from mono.checkpoint import LoadedNetworks
-from mono.data.images import GrayscaleNotice, read_colour_image, to_rgb
+from mono.data.images import GrayscaleNotice, ImageDecodeError, read_colour_image, to_rgb
 from mono.geometry import disp_to_depth
 from mono.tools import COLOUR_EXTS
 from mono.visualize import colorize
@@ -73,12 +73,20 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
 
 
-def read_frames(source: str | Path) -> Iterator[tuple[str, Image.Image]]:
+def read_frames(
+    source: str | Path, skipped: list[str] | None = None
+) -> Iterator[tuple[str, Image.Image]]:
     """``(name, RGB image)`` for an image file, a folder of images or a video / animated GIF.
+
+    Args:
+        source: the input.
+        skipped: when given, an unreadable image of a folder is skipped and the reason appended
+            here; otherwise it raises.
 
     Raises:
         FileNotFoundError: ``source`` does not exist or a folder holds no images.
-        ValueError: an unknown file type.
+        ValueError: an unknown file type; an image that cannot be decoded
+            (:class:`~mono.data.images.ImageDecodeError`, naming it).
         VideoBackendError: a video without a decoding backend (which one to install is named).
     """
     path = Path(source)
@@ -91,7 +99,14 @@ def read_frames(source: str | Path) -> Iterator[tuple[str, Image.Image]]:
         for p in images:
             # a.jpg next to a.png would overwrite each other's outputs
             name = p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix[1:]}"
-            yield name, read_colour_image(p, grayscale)
+            try:
+                image = read_colour_image(p, grayscale)
+            except ImageDecodeError as err:
+                if skipped is None:
+                    raise
+                skipped.append(str(err))
+                continue
+            yield name, image
         return
     if not path.is_file():
         raise FileNotFoundError(f"input not found: {path}")
@@ -156,11 +171,22 @@ def predict(
     ext: str = "png",
     device: torch.device | str = "cpu",
     log: Callable[[str], None] | None = print,
+    skipped: list[str] | None = None,
 ) -> list[Prediction]:
     """Predict every frame of ``source`` (see :func:`read_frames`) and write the files to ``out``.
 
+    A frame whose disparity is not finite everywhere gets no file at all.
+
+    Args:
+        skipped: when given, unreadable images of a folder and frames with a non-finite
+            prediction are skipped and described here (and logged); otherwise they raise.
+
     Returns:
-        One :class:`Prediction` per frame, in input order.
+        One :class:`Prediction` per frame written, in input order.
+
+    Raises:
+        ValueError: a bad option; without ``skipped``, an unreadable image or a non-finite
+            prediction (naming the frame).
     """
     if ext not in COLOUR_EXTS:
         raise ValueError(f"--ext {ext!r}: choose one of {COLOUR_EXTS}")
@@ -170,9 +196,31 @@ def predict(
     out.mkdir(parents=True, exist_ok=True)
     nets.depth.to(device).eval()
     done: list[Prediction] = []
-    for batch in _batches(read_frames(source), batch_size):
+    problems: list[str] = [] if skipped is None else skipped
+    reported = len(problems)
+
+    def report_new() -> None:
+        nonlocal reported
+        for problem in problems[reported:]:
+            if log:
+                log(f"predict: skipped {problem}")
+        reported = len(problems)
+
+    frames = read_frames(source, problems if skipped is not None else None)
+    for batch in _batches(frames, batch_size):
+        report_new()
         names, images = zip(*batch, strict=True)
         for name, disp in zip(names, predict_disparities(nets, list(images), device), strict=True):
+            bad = int((~torch.isfinite(disp)).sum())
+            if bad:
+                problem = (
+                    f"frame {name}: the network predicted {bad} non-finite disparities of "
+                    f"{disp.numel()}; nothing written for this frame"
+                )
+                if skipped is None:
+                    raise ValueError(problem)
+                problems.append(problem)
+                continue
             pred = Prediction(name, out / f"{name}_disp.npy", out / f"{name}_disp.{ext}")
             np.save(pred.disp, disp[0, 0].numpy())
             _save_picture(disp, pred.picture)
@@ -180,6 +228,8 @@ def predict(
                 pred.depth = out / f"{name}_depth.npy"
                 np.save(pred.depth, (nets.metric_scale / disp[0, 0]).numpy())
             done.append(pred)
+        report_new()
         if log:
             log(f"predict: {len(done)} frame(s) done, last {names[-1]} -> {out}")
+    report_new()
     return done

@@ -91,13 +91,18 @@ def _run_predict(ns: argparse.Namespace) -> list:
     device = ns.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    skipped: list[str] = []
     try:
         nets = load_networks(ns.ckpt or ns.weights, with_pose=False)
-        preds = predict(nets, ns.input, ns.out, ns.batch_size, ns.ext, device)
+        preds = predict(nets, ns.input, ns.out, ns.batch_size, ns.ext, device, skipped=skipped)
     except (ValueError, FileNotFoundError, VideoBackendError) as err:  # incl. CheckpointError
         raise SystemExit(f"mono predict: {err}") from None
     kind = "disparity + metric depth" if nets.metric_scale else "disparity (up to scale)"
     print(f"wrote {kind} for {len(preds)} frame(s) to {ns.out}")
+    if skipped:
+        raise SystemExit(
+            f"mono predict: {len(skipped)} input(s) skipped (listed above as 'predict: skipped')"
+        )
     return preds
 
 
