@@ -25,6 +25,7 @@ from PIL import Image, ImageSequence
 from mono.checkpoint import LoadedNetworks
 from mono.data.images import GrayscaleNotice, ImageDecodeError, read_colour_image, to_rgb
 from mono.geometry import disp_to_depth
+from mono.output_files import check_writable_folder, writing
 from mono.tools import COLOUR_EXTS
 from mono.visualize import colorize
 
@@ -192,8 +193,7 @@ def predict(
         raise ValueError(f"--ext {ext!r}: choose one of {COLOUR_EXTS}")
     if batch_size < 1:
         raise ValueError(f"--batch-size {batch_size}: must be at least 1")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable_folder(out, "--out")
     nets.depth.to(device).eval()
     done: list[Prediction] = []
     problems: list[str] = [] if skipped is None else skipped
@@ -222,11 +222,14 @@ def predict(
                 problems.append(problem)
                 continue
             pred = Prediction(name, out / f"{name}_disp.npy", out / f"{name}_disp.{ext}")
-            np.save(pred.disp, disp[0, 0].numpy())
-            _save_picture(disp, pred.picture)
+            with writing(pred.disp):
+                np.save(pred.disp, disp[0, 0].numpy())
+            with writing(pred.picture):
+                _save_picture(disp, pred.picture)
             if nets.metric_scale is not None:
                 pred.depth = out / f"{name}_depth.npy"
-                np.save(pred.depth, (nets.metric_scale / disp[0, 0]).numpy())
+                with writing(pred.depth):
+                    np.save(pred.depth, (nets.metric_scale / disp[0, 0]).numpy())
             done.append(pred)
         report_new()
         if log:

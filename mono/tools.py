@@ -59,11 +59,12 @@ def _add_export(parser: argparse.ArgumentParser) -> None:
 def _run_export(ns: argparse.Namespace) -> list:
     from mono.checkpoint import load_networks
     from mono.export import export_networks
+    from mono.output_files import OutputError
 
     try:
         nets = load_networks(ns.ckpt or ns.weights)
         written = export_networks(nets, ns.out, ns.fmt, ns.part, ns.opset)
-    except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
+    except (ValueError, FileNotFoundError, OutputError) as err:  # incl. CheckpointError
         raise SystemExit(f"mono export: {err}") from None
     for path in written:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
@@ -86,6 +87,7 @@ def _run_predict(ns: argparse.Namespace) -> list:
     import torch
 
     from mono.checkpoint import load_networks
+    from mono.output_files import OutputError
     from mono.predict import VideoBackendError, predict
 
     device = ns.device
@@ -95,8 +97,8 @@ def _run_predict(ns: argparse.Namespace) -> list:
     try:
         nets = load_networks(ns.ckpt or ns.weights, with_pose=False)
         preds = predict(nets, ns.input, ns.out, ns.batch_size, ns.ext, device, skipped=skipped)
-    except (ValueError, FileNotFoundError, VideoBackendError) as err:  # incl. CheckpointError
-        raise SystemExit(f"mono predict: {err}") from None
+    except (ValueError, FileNotFoundError, VideoBackendError, OutputError) as err:
+        raise SystemExit(f"mono predict: {err}") from None  # CheckpointError is a ValueError
     kind = "disparity + metric depth" if nets.metric_scale else "disparity (up to scale)"
     print(f"wrote {kind} for {len(preds)} frame(s) to {ns.out}")
     if skipped:

@@ -20,6 +20,7 @@ from PIL import Image
 from mono.data.calib import STEREO_SCALE_FACTOR
 from mono.data.images import GrayscaleNotice, read_colour_image
 from mono.metrics import MAX_DEPTH, METRIC_NAMES, MIN_DEPTH, evaluate_depth_map
+from mono.output_files import check_writable_file, check_writable_folder, writing
 
 # (crop, valid-pixel rule) of each split with ground truth, as Monodepth2 evaluates them.
 # "directory" is any split directory (e.g. the synthetic drives): images need not be
@@ -150,9 +151,9 @@ def write_per_image_csv(
 ) -> None:
     """One row per image: index, name, the metrics and the scaling ratio."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_writable_file(path, "--per-image")
     n = len(ratios)
-    with path.open("w", newline="") as f:
+    with writing(path, "--per-image"), path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["index", "name", *METRIC_NAMES, "ratio"])
         for i in range(n):
@@ -295,12 +296,12 @@ def write_benchmark_pngs(
         pred_depths: N depth maps in metres (at the test images' 352 x 1216 size).
         out_dir: folder to create; zip its PNGs for the server.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_writable_folder(out_dir, "--benchmark-out")
     for i, depth in enumerate(pred_depths):
         # Truncation, not rounding, matches Monodepth2's np.uint16(depth * 256).
         png = np.clip(np.nan_to_num(np.asarray(depth, np.float64) * 256.0), 0, 65535).astype(
             np.uint16
         )
-        Image.fromarray(png).save(out_dir / f"{i:010d}.png")
+        with writing(out_dir / f"{i:010d}.png", "benchmark PNG"):
+            Image.fromarray(png).save(out_dir / f"{i:010d}.png")
     return out_dir
