@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mono.data.errors import DataFormatError, read_text_file
 from mono.evaluation.depth import load_image
 
 # Printed under the two result lines, so that the numbers read on their own.
@@ -49,20 +50,27 @@ class PoseResult:
 
 
 def read_odometry_poses(path: str | Path) -> np.ndarray:
-    """KITTI odometry poses file (a row-major 3 x 4 ``camera-t -> world`` per line): (N, 4, 4)."""
+    """KITTI odometry poses file (a row-major 3 x 4 ``camera-t -> world`` per line): (N, 4, 4).
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataFormatError: not UTF-8 text, or a line without 12 finite numbers (file:line named).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"odometry poses not found: {path}")
     poses = []
-    for i, line in enumerate(path.read_text().splitlines()):
+    for i, line in enumerate(read_text_file(path).splitlines()):
         if not line.strip():
             continue
         try:
             values = [float(v) for v in line.split()]
         except ValueError:
             values = []
-        if len(values) != 12:
-            raise ValueError(f"{path}:{i + 1}: expected 12 numbers (a 3 x 4 pose), got {line!r}")
+        if len(values) != 12 or not np.isfinite(values).all():
+            raise DataFormatError(
+                f"{path}:{i + 1}: expected 12 finite numbers (a 3 x 4 pose), got {line!r}"
+            )
         pose = np.eye(4)
         pose[:3] = np.reshape(values, (3, 4))
         poses.append(pose)
