@@ -24,6 +24,8 @@ from mono.nets.monodepth2_format import (
     load_state_checked,
 )
 
+# The files of a Monodepth2 weights folder.
+MONODEPTH2_FILES = ("encoder.pth", "depth.pth", "pose_encoder.pth", "pose.pth")
 # Monodepth2 trains every model with this depth range; its weight files do not record it.
 MONODEPTH2_DEPTH_RANGE = (0.1, 100.0)
 
@@ -103,11 +105,57 @@ def monodepth2_settings(meta: dict) -> tuple[float, float, float | None]:
     return min_depth, max_depth, STEREO_SCALE_FACTOR if meta.get("use_stereo") else None
 
 
+def check_checkpoint_file(path) -> None:
+    """Raise :class:`CheckpointError` unless ``path`` is a complete, intact torch zip archive.
+
+    Reads the whole file once and checks every member's CRC, which also catches damage that
+    ``torch.load`` would read through (its zip reader skips the checksums).
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+        problem = None if bad is None else f"member {bad} fails its CRC check"
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        problem = f"not a complete zip archive: {err}"
+    if problem is not None:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated ({problem}); "
+            "use another checkpoint (e.g. last.ckpt or an earlier best-*.ckpt)"
+        )
+
+
+def check_finite(state: dict[str, Any], source: str) -> None:
+    """Refuse weights holding NaN or infinity (a diverged run), naming the first bad tensor.
+
+    Args:
+        state: name -> tensor (a state dict); non-tensors and integer tensors are skipped.
+        source: the file the tensors come from, named in the error.
+
+    Raises:
+        CheckpointError: ``<source>: tensor '<name>' holds <n> non-finite values of <size> ...``.
+    """
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            finite = torch.isfinite(value)
+            if not bool(finite.all()):
+                bad = value[~finite]
+                raise CheckpointError(
+                    f"{source}: tensor '{name}' holds {bad.numel()} non-finite values of "
+                    f"{value.numel()} (first: {bad[0].item()}); the weights are unusable (a "
+                    "diverged run?): use an earlier checkpoint"
+                )
+
+
 def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint file on the CPU, turning every low-level failure into a clear error."""
+    """Load a checkpoint file on the CPU, turning every low-level failure into a clear error.
+
+    The archive's checksums are verified first (:func:`check_checkpoint_file`).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    check_checkpoint_file(path)
     try:
         # Our own Lightning checkpoints hold plain Python hyper-parameters next to tensors.
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
@@ -136,7 +184,14 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
     """Depth (and pose) networks from a ``.ckpt`` file or a Monodepth2 weights folder."""
     source = Path(source)
     if source.is_dir():
+        _check_weight_files(source)
         depth, pose, meta = load_monodepth2(source)
+        check_finite(depth.encoder.state_dict(), str(source / "encoder.pth"))
+        check_finite(depth.decoder.state_dict(), str(source / "depth.pth"))
+        if pose is not None and with_pose:
+            if pose.encoder is not None:
+                check_finite(pose.encoder.state_dict(), str(source / "pose_encoder.pth"))
+            check_finite(pose.head.state_dict(), str(source / "pose.pth"))
         frame_ids = ["0", "-1", "1", "s"] if meta.get("use_stereo") else ["0", "-1", "1"]
         min_depth, max_depth, scale = monodepth2_settings(meta)
         return LoadedNetworks(
@@ -164,6 +219,7 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
             "scales": tuple(hp.get("scales", (0, 1, 2, 3))),
         }
     )
+    check_finite(ckpt["state_dict"], str(source))
     depth = build_depth_net(name, **kwargs)
     load_state_checked(depth, _sub_state(ckpt["state_dict"], "depth."), f"{source} [depth]")
     pose = None
@@ -188,6 +244,15 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
         source=str(source),
         hparams=hp,
     )
+
+
+def _check_weight_files(folder: Path) -> None:
+    """Verify the checksums of a weights folder's ``.pth`` files that are zip archives
+    (torch >= 1.6 writes those; Monodepth2's own files predate it and have no checksums)."""
+    for name in MONODEPTH2_FILES:
+        path = folder / name
+        if path.is_file() and zipfile.is_zipfile(path):
+            check_checkpoint_file(path)
 
 
 def init_model_from_monodepth2(
@@ -218,8 +283,12 @@ def init_model_from_monodepth2(
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder / name} not found (a Monodepth2 weights folder)")
 
+    _check_weight_files(folder)
+
     def read(name: str) -> dict[str, Any]:
-        return torch.load(folder / name, map_location="cpu", weights_only=True)
+        state = torch.load(folder / name, map_location="cpu", weights_only=True)
+        check_finite(state, str(folder / name))
+        return state
 
     encoder = read("encoder.pth")
     size = (encoder.get("height"), encoder.get("width"))

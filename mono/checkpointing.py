@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import uuid
-import zipfile
 from pathlib import Path
 
 import torch
 from lightning_fabric.plugins import CheckpointIO, TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from mono.checkpoint import CheckpointError
+from mono.checkpoint import check_checkpoint_file
 
 CHECKPOINT_FOLDER = "checkpoints"
 PARTIAL_PATTERN = ".*.partial"  # what AtomicCheckpointIO writes before renaming
@@ -182,26 +181,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if Path(path).is_file():
             check_checkpoint_file(path)
         return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
-
-
-def check_checkpoint_file(path) -> None:
-    """Raise :class:`CheckpointError` unless ``path`` is a complete, intact torch zip archive.
-
-    Reads the whole file once and checks every member's CRC, which also catches damage that
-    ``torch.load`` would read through (its zip reader skips the checksums).
-    """
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-        problem = None if bad is None else f"member {bad} fails its CRC check"
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        problem = f"not a complete zip archive: {err}"
-    if problem is not None:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated ({problem}); "
-            "use another checkpoint (e.g. last.ckpt or an earlier best-*.ckpt)"
-        )
 
 
 def _fsync_directory(folder: Path) -> None:

@@ -25,6 +25,7 @@ TOOLS_HELP = {
     "export": "export trained networks (pt, torchscript, onnx, monodepth2)",
     "predict": "predict depth for an image, a folder or a video",
     "benchmark": "time a training step phase by phase (data, forward, loss, backward, optimiser)",
+    "check-data": "check every file a config's train/val splits need (--deep decodes every image)",
 }
 
 

@@ -35,6 +35,7 @@ from mono.nets.monodepth2_format import (
     pose_net_to_monodepth2,
 )
 from mono.nets.resnet_encoder import INPUT_MEAN, INPUT_STD
+from mono.output_files import check_writable_folder, writing
 from mono.tools import EXPORT_FORMATS, EXPORT_PARTS, ONNX_OPSET
 
 PT_VERSION = 1
@@ -356,23 +357,25 @@ def export_networks(
         raise ValueError(f"--format {fmt!r}: choose one of {EXPORT_FORMATS}")
     if opset < 17:
         raise ValueError(f"--opset {opset}: at least 17 is needed")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable_folder(out, "--out")
     parts = _parts(part, nets)
     if fmt == "monodepth2":
-        return _export_monodepth2(out, part, nets)
+        with writing(out, "Monodepth2 weights into", errors=(OSError, RuntimeError)):
+            return _export_monodepth2(out, part, nets)
     written = []
+    suffix = {"pt": ".pt", "torchscript": ".torchscript.pt", "onnx": ".onnx"}[fmt]
     for name in parts:
-        if fmt == "pt":
-            path = out / f"{name}.pt"
-            torch.save(_pt_payload(name, nets), path)
-        elif fmt == "torchscript":
-            path = out / f"{name}.torchscript.pt"
-            _export_torchscript(path, name, nets)
-        else:
-            path = out / f"{name}.onnx"
-            _export_onnx(path, name, nets, opset)
+        path = out / f"{name}{suffix}"
+        # torch's zip writer reports a failed write (e.g. a full disk) as a RuntimeError.
+        with writing(path, "export", errors=(OSError, RuntimeError)):
+            if fmt == "pt":
+                torch.save(_pt_payload(name, nets), path)
+            elif fmt == "torchscript":
+                _export_torchscript(path, name, nets)
+            else:
+                _export_onnx(path, name, nets, opset)
         info = _describe(path, fmt, name, nets)
-        _write_json(path, {**info, "opset": opset} if fmt == "onnx" else info)
+        with writing(path.with_name(path.name + ".json")):
+            _write_json(path, {**info, "opset": opset} if fmt == "onnx" else info)
         written.append(path)
     return written

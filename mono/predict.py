@@ -30,9 +30,11 @@ import torch.nn.functional as F
 from PIL import Image, ImageSequence
 
 from mono.checkpoint import LoadedNetworks
+from mono.data.images import GrayscaleNotice, ImageDecodeError, read_colour_image, to_rgb
 from mono.depth_video import DEFAULT_FPS, SideBySideVideo
 from mono.evaluation.depth import post_process_disparity
 from mono.geometry import disp_to_depth
+from mono.output_files import check_writable_folder, writing
 from mono.point_cloud import CameraIntrinsics, point_cloud, write_ply
 from mono.tools import COLOUR_EXTS
 from mono.visualize import colorize
@@ -92,12 +94,7 @@ def frame_rate(source: str | Path) -> float | None:
 def _animation_frames(path: Path) -> Iterator[tuple[str, Image.Image]]:
     with Image.open(path) as img:
         for i, frame in enumerate(ImageSequence.Iterator(img)):
-            yield f"{path.stem}_{i:06d}", frame.convert("RGB")
-
-
-def _image(path: Path) -> Image.Image:
-    with Image.open(path) as img:
-        return img.convert("RGB")
+            yield f"{path.stem}_{i:06d}", to_rgb(frame, path)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -105,15 +102,24 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
 
 
-def read_frames(source: str | Path) -> Iterator[tuple[str, Image.Image]]:
+def read_frames(
+    source: str | Path, skipped: list[str] | None = None
+) -> Iterator[tuple[str, Image.Image]]:
     """``(name, RGB image)`` for an image file, a folder of images or a video / animated GIF.
+
+    Args:
+        source: the input.
+        skipped: when given, an unreadable image of a folder is skipped and the reason appended
+            here; otherwise it raises.
 
     Raises:
         FileNotFoundError: ``source`` does not exist or a folder holds no images.
-        ValueError: an unknown file type.
+        ValueError: an unknown file type; an image that cannot be decoded
+            (:class:`~mono.data.images.ImageDecodeError`, naming it).
         VideoBackendError: a video without a decoding backend (which one to install is named).
     """
     path = Path(source)
+    grayscale = GrayscaleNotice(str(path))
     if path.is_dir():
         images = list_images(path)
         if not images:
@@ -122,13 +128,20 @@ def read_frames(source: str | Path) -> Iterator[tuple[str, Image.Image]]:
         for p in images:
             # a.jpg next to a.png would overwrite each other's outputs
             name = p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix[1:]}"
-            yield name, _image(p)
+            try:
+                image = read_colour_image(p, grayscale)
+            except ImageDecodeError as err:
+                if skipped is None:
+                    raise
+                skipped.append(str(err))
+                continue
+            yield name, image
         return
     if not path.is_file():
         raise FileNotFoundError(f"input not found: {path}")
     suffix = path.suffix.lower()
     if suffix in IMAGE_EXTS:
-        yield path.stem, _image(path)
+        yield path.stem, read_colour_image(path, grayscale)
     elif suffix in ANIMATION_EXTS:
         yield from _animation_frames(path)
     elif suffix in VIDEO_EXTS:
@@ -222,8 +235,11 @@ def predict(
     scale: float | None = None,
     intrinsics: CameraIntrinsics | None = None,
     video: str | Path | None = None,
+    skipped: list[str] | None = None,
 ) -> list[Prediction]:
     """Predict every frame of ``source`` (see :func:`read_frames`) and write the files to ``out``.
+
+    A frame whose disparity is not finite everywhere gets no file at all.
 
     Args:
         post_process: blend in the mirrored frame's prediction (see :func:`predict_disparities`).
@@ -231,12 +247,15 @@ def predict(
         intrinsics: write a ``<name>.ply`` point cloud per frame with these intrinsics; needs
             a metric scale (the model's or ``scale``).
         video: also write ``[frame | depth picture]`` pairs to this .mp4 or .gif file.
+        skipped: when given, unreadable images of a folder and frames with a non-finite
+            prediction are skipped and described here (and logged); otherwise they raise.
 
     Returns:
-        One :class:`Prediction` per frame, in input order.
+        One :class:`Prediction` per frame written, in input order.
 
     Raises:
-        ValueError: bad options, or a point cloud without a metric scale.
+        ValueError: bad options, or a point cloud without a metric scale; without ``skipped``,
+            an unreadable image or a non-finite prediction (naming the frame).
     """
     if ext not in COLOUR_EXTS:
         raise ValueError(f"--ext {ext!r}: choose one of {COLOUR_EXTS}")
@@ -246,22 +265,45 @@ def predict(
         scale = check_depth_scale(nets, scale, "--point-cloud")
     else:
         scale = nets.metric_scale
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable_folder(out, "--out")
+    problems: list[str] = [] if skipped is None else skipped
+    reported = len(problems)
+
+    def report_new() -> None:
+        nonlocal reported
+        for problem in problems[reported:]:
+            if log:
+                log(f"predict: skipped {problem}")
+        reported = len(problems)
+
     writer = SideBySideVideo(video, frame_rate(source) or DEFAULT_FPS) if video else None
     nets.depth.to(device).eval()
     done: list[Prediction] = []
+    frames = read_frames(source, problems if skipped is not None else None)
     try:
-        for batch in _batches(read_frames(source), batch_size):
+        for batch in _batches(frames, batch_size):
+            report_new()
             names, images = zip(*batch, strict=True)
             disps = predict_disparities(nets, list(images), device, post_process)
             for name, image, disp in zip(names, images, disps, strict=True):
+                bad = int((~torch.isfinite(disp)).sum())
+                if bad:
+                    problem = (
+                        f"frame {name}: the network predicted {bad} non-finite disparities of "
+                        f"{disp.numel()}; nothing written for this frame"
+                    )
+                    if skipped is None:
+                        raise ValueError(problem)
+                    problems.append(problem)
+                    continue
                 done.append(_write_frame(name, image, disp, out, ext, scale, intrinsics, writer))
+            report_new()
             if log:
                 log(f"predict: {len(done)} frame(s) done, last {names[-1]} -> {out}")
     finally:
         if writer is not None:
             writer.close()
+    report_new()
     if writer is not None and log:
         log(f"predict: wrote {writer.frames} frame(s) beside their depth to {writer.path}")
     return done
@@ -278,13 +320,16 @@ def _write_frame(
     writer: SideBySideVideo | None,
 ) -> Prediction:
     pred = Prediction(name, out / f"{name}_disp.npy", out / f"{name}_disp.{ext}")
-    np.save(pred.disp, disp[0, 0].numpy())
+    with writing(pred.disp):
+        np.save(pred.disp, disp[0, 0].numpy())
     picture = depth_picture(disp)
-    Image.fromarray(picture).save(pred.picture)
+    with writing(pred.picture):
+        Image.fromarray(picture).save(pred.picture)
     if scale is not None:
         pred.depth = out / f"{name}_depth.npy"
         depth = (scale / disp[0, 0]).numpy()
-        np.save(pred.depth, depth)
+        with writing(pred.depth):
+            np.save(pred.depth, depth)
         if intrinsics is not None:
             points, colours = point_cloud(depth, np.asarray(image), intrinsics.K)
             comment = f"mono predict {name}: camera frame (x right, y down, z forward), metres"

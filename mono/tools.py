@@ -19,6 +19,7 @@ TOOL_MODULES = {
     "export": "mono.tools",
     "predict": "mono.tools",
     "benchmark": "mono.benchmark_report",
+    "check-data": "mono.tools",
 }
 
 # Choices that mono.export and mono.predict check too; defined here so parsers need no torch.
@@ -63,11 +64,12 @@ def _run_export(ns: argparse.Namespace) -> list:
     from mono.checkpoint import load_networks
     from mono.export import export_networks
     from mono.model_zoo import resolve_weights
+    from mono.output_files import OutputError
 
     try:
         nets = load_networks(ns.ckpt or resolve_weights(ns.weights))
         written = export_networks(nets, ns.out, ns.fmt, ns.part, ns.opset)
-    except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
+    except (ValueError, FileNotFoundError, OutputError) as err:  # incl. CheckpointError
         raise SystemExit(f"mono export: {err}") from None
     for path in written:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
@@ -126,6 +128,7 @@ def _run_predict(ns: argparse.Namespace) -> list:
 
     from mono.checkpoint import load_networks, read_checkpoint
     from mono.model_zoo import resolve_weights
+    from mono.output_files import OutputError
     from mono.point_cloud import choose_intrinsics
     from mono.predict import VideoBackendError, predict
 
@@ -135,6 +138,7 @@ def _run_predict(ns: argparse.Namespace) -> list:
     video = ns.video
     if video == "":
         video = Path(ns.out) / f"{Path(ns.input).stem}_depth.mp4"
+    skipped: list[str] = []
     try:
         source = ns.ckpt or resolve_weights(ns.weights)
         nets = load_networks(source, with_pose=False)
@@ -150,19 +154,46 @@ def _run_predict(ns: argparse.Namespace) -> list:
             print(f"--scale {ns.scale:g} replaces the model's metric scale {nets.metric_scale:g}")
         preds = predict(
             nets, ns.input, ns.out, ns.batch_size, ns.ext, device, post_process=ns.post_process,
-            scale=ns.scale, intrinsics=intrinsics, video=video,
+            scale=ns.scale, intrinsics=intrinsics, video=video, skipped=skipped,
         )  # fmt: skip
-    except (ValueError, FileNotFoundError, VideoBackendError) as err:  # incl. CheckpointError
-        raise SystemExit(f"mono predict: {err}") from None
+    except (ValueError, FileNotFoundError, VideoBackendError, OutputError) as err:
+        raise SystemExit(f"mono predict: {err}") from None  # CheckpointError is a ValueError
     metric = ns.scale is not None or nets.metric_scale is not None
     kind = "disparity + metric depth" if metric else "disparity (up to scale)"
     if intrinsics is not None:
         kind += " + point clouds"
     print(f"wrote {kind} for {len(preds)} frame(s) to {ns.out}")
+    if skipped:
+        raise SystemExit(
+            f"mono predict: {len(skipped)} input(s) skipped (listed above as 'predict: skipped')"
+        )
     return preds
 
 
+# ----------------------------------------------------------------------------- check-data
+def _add_check_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="a training config (its data section)")
+    parser.add_argument("--data.root", dest="root", help="dataset root (overrides the config's)")
+    parser.add_argument("--data.split", dest="split", help="training split (overrides)")
+    parser.add_argument(
+        "--deep", action="store_true", help="decode every image in full (not only its header)"
+    )
+
+
+def _run_check_data(ns: argparse.Namespace) -> None:
+    from mono.data.check import check_configured_data
+
+    overrides = {"root": ns.root, "split": ns.split}
+    try:
+        problems = check_configured_data(ns.config, overrides, deep=ns.deep)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        raise SystemExit(f"mono check-data: error: {err}") from None
+    if problems:
+        raise SystemExit(1)
+
+
 COMMANDS = {
+    "check-data": (_add_check_data, _run_check_data),
     "synth": (_add_synth, _run_synth),
     "export": (_add_export, _run_export),
     "predict": (_add_predict, _run_predict),

@@ -321,7 +321,7 @@ def test_read_odometry_poses(tmp_path):
     np.testing.assert_array_equal(poses[0, :, 3], [1, 2, 3, 1])
     np.testing.assert_array_equal(poses[1, 3], [0, 0, 0, 1])
     path.write_text("1 0 0 1 0 1 0 2 0 0 1 3\n1 0 0\n")
-    with pytest.raises(ValueError, match=r"09\.txt:2: expected 12 numbers"):
+    with pytest.raises(ValueError, match=r"09\.txt:2: expected 12 finite numbers"):
         pose.read_odometry_poses(path)
 
 

@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     (
         "mono.evaluation",
+        "mono.output_files",
         "mono.export",
         "mono.predict",
         "mono.point_cloud",

@@ -178,3 +178,57 @@ def test_street_picture_is_near_at_the_bottom_and_far_at_the_horizon(synthetic_c
     horizon = disp[int(0.35 * rows) : int(0.45 * rows)].mean()  # the sea line is at ~0.42
     assert bottom > 1.5 * horizon, (bottom, horizon)
     assert Image.open(tmp_path / "street_disp.png").size == (638, 235)
+
+
+# ----------------------------------------------------------------------------- bad inputs
+class NanDepth(nn.Module):
+    """NaN disparity for images whose mean is above 0.5, the ramp otherwise."""
+
+    def forward(self, image):
+        ramp = RampDepth()(image).disps[0].clone()
+        ramp[image.mean(dim=(1, 2, 3)) > 0.5] = float("nan")
+        return DepthOutput(disps=[ramp])
+
+
+def test_unreadable_files_of_a_folder_are_skipped_and_reported(tmp_path, capsys):
+    torch.manual_seed(0)
+    save_monodepth2(tmp_path / "w", DepthNet(18), H, W)
+    folder = _write_images(tmp_path / "in", [(30, 50), (30, 50)])
+    (folder / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(SystemExit) as info:
+        main(
+            ["predict", str(folder), "--weights", str(tmp_path / "w"), "--out", str(tmp_path / "o")]
+        )
+    assert (
+        info.value.code == "mono predict: 1 input(s) skipped (listed above as 'predict: skipped')"
+    )
+    out = capsys.readouterr().out.splitlines()
+    broken = folder / "broken.png"
+    assert out[0] == (
+        f"predict: skipped {broken} cannot be decoded (UnidentifiedImageError: cannot identify "
+        f"image file '{broken}')"
+    )
+    assert out[-1] == f"wrote disparity (up to scale) for 2 frame(s) to {tmp_path / 'o'}"
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        f"img{i}_disp.{kind}" for i in (0, 1) for kind in ("npy", "png")
+    ]
+
+
+def test_a_nan_prediction_writes_nothing_for_its_frame(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (W, H), (200, 200, 200)).save(folder / "bright.png")
+    Image.new("RGB", (W, H), (10, 10, 10)).save(folder / "dark.png")
+    nets = LoadedNetworks(NanDepth(), None, H, W, metric_scale=1.0)
+    skipped: list[str] = []
+    preds = predict(nets, folder, tmp_path / "out", batch_size=2, log=None, skipped=skipped)
+    assert [p.name for p in preds] == ["dark"]
+    assert skipped == [
+        f"frame bright: the network predicted {H * W} non-finite disparities of {H * W}; nothing "
+        "written for this frame"
+    ]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "dark_depth.npy", "dark_disp.npy", "dark_disp.png"
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="frame bright: the network predicted"):
+        predict(nets, folder, tmp_path / "out2", batch_size=2, log=None)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mono.data.errors import DataFormatError, read_text_file
+
 CAM_TO_CAM = "calib_cam_to_cam.txt"
 VELO_TO_CAM = "calib_velo_to_cam.txt"
 
@@ -55,7 +57,7 @@ def metric_scale(
     return 1.0
 
 
-class CalibrationError(ValueError):
+class CalibrationError(DataFormatError):
     """A calibration file is missing or malformed."""
 
 
@@ -64,12 +66,13 @@ def read_calib_file(path: str | Path) -> dict[str, np.ndarray]:
 
     Raises:
         CalibrationError: the file does not exist.
+        DataFormatError: the file is not UTF-8 text.
     """
     path = Path(path)
     if not path.is_file():
         raise CalibrationError(f"calibration file not found: {path}")
     data: dict[str, np.ndarray] = {}
-    for line in path.read_text().splitlines():
+    for line in read_text_file(path).splitlines():
         key, sep, value = line.partition(":")
         if not sep:
             continue

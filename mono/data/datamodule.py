@@ -179,11 +179,41 @@ class KittiDataModule(pl.LightningDataModule):
                 dataset = self.build_dataset(name)
                 dataset.check_files()
                 self.datasets[name] = dataset
+                if self.trainer is None or self.trainer.is_global_zero:
+                    print(dataset.ground_truth.describe(name), flush=True)
+        if stage in ("fit", None):
+            self._check_monitors()
         train = self.datasets.get("train")
         if train is not None and len(train) < self.hparams.batch_size:
             raise ValueError(
                 f"data.batch_size={self.hparams.batch_size} exceeds the {len(train)} training "
                 f"samples of {train.split_file} (batches drop the incomplete last one)"
+            )
+
+    def _check_monitors(self) -> None:
+        """Refuse a checkpoint or early-stopping monitor on a ``val/`` metric (all need ground
+        truth) when the validation split has none; Lightning would fail only after an epoch."""
+        val = self.datasets.get("val")
+        if self.trainer is None or val is None or val.depth_source != "none":
+            return
+        trainer = self.trainer
+        for callback in [*trainer.checkpoint_callbacks, *trainer.early_stopping_callbacks]:
+            monitor = getattr(callback, "monitor", None)
+            if not (isinstance(monitor, str) and monitor.startswith("val/")):
+                continue
+            needs = (
+                f"{type(callback).__name__} monitors '{monitor}', a validation metric that needs "
+                f"ground truth, but data.depth='{val.depth}'"
+            )
+            if val.depth == "none":
+                raise ValueError(
+                    f"{needs} loads none for {val.split_file}; set data.depth to 'auto', 'lidar' "
+                    "or 'dense', or monitor another key"
+                )
+            raise ValueError(
+                f"{needs} found none for {val.split_file}: {val.ground_truth.reason}; add the "
+                "missing file, set data.depth='lidar' or 'dense' to list every missing file, or "
+                "monitor another key"
             )
 
     # ------------------------------------------------------------------ loaders

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 import torch
 from PIL import Image
 
 from mono.data import calib
-from mono.data.sample import Frames, SampleDataset
+from mono.data.errors import DataFormatError
+from mono.data.images import DECODE_ERRORS, GrayscaleNotice, ImageDecodeError, read_colour
+from mono.data.sample import Frames, GroundTruth, SampleDataset
 from mono.data.splits import SplitEntry
 
 # Choice options as Literal types, so that the command line rejects a typo while parsing.
@@ -35,6 +38,20 @@ IMG_EXTS: tuple[str, ...] = get_args(ImgExt)
 INTRINSICS: tuple[str, ...] = get_args(IntrinsicsSource)
 DEPTH_MODES: tuple[str, ...] = get_args(DepthMode)
 OTHER_SIDE = {"l": "r", "r": "l"}
+
+
+# What a missing ground-truth file is called in messages.
+GROUND_TRUTH_FILES = {"lidar": "LiDAR scans", "dense": "dense depth maps"}
+
+
+class NeededFile(NamedTuple):
+    """A file a split needs: ``location`` (folder, name); ``what`` it serves, for messages;
+    ``kind`` image | lidar | dense | calibration; ``index`` of the entry that needs it."""
+
+    location: tuple[str, str]
+    what: str
+    kind: str
+    index: int
 
 
 class FrameId(str):
@@ -111,16 +128,17 @@ def dense_depth_location(root: str, folder: str, side: str, frame: int) -> tuple
     return f"{root}/{folder}/proj_depth/groundtruth/image_0{camera}", f"{frame:010d}.png"
 
 
-def load_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB."""
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
-
-
 def load_dense_depth(path: Path) -> np.ndarray:
-    """(H, W) float32 metres from a KITTI depth-benchmark PNG (uint16 / 256, 0 = invalid)."""
-    with Image.open(path) as img:
-        return np.asarray(img, dtype=np.float32) / 256.0
+    """(H, W) float32 metres from a KITTI depth-benchmark PNG (uint16 / 256, 0 = invalid).
+
+    Raises:
+        ImageDecodeError: the file cannot be decoded.
+    """
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img, dtype=np.float32) / 256.0
+    except DECODE_ERRORS as err:
+        raise ImageDecodeError(f"{path} cannot be decoded ({type(err).__name__}: {err})") from None
 
 
 def worker_init_fn(worker_id: int) -> None:
@@ -193,10 +211,11 @@ class KittiRawDataset(SampleDataset):
         self.stereo_baseline = stereo_baseline
         self.depth = depth
         self.split_file = split_file
-        self._depth_source = None if depth == "auto" else depth
+        self._ground_truth: GroundTruth | None = None
         self._root = str(self.root)
         self._ext: dict[str, str] = {}
         self._calib_cache: dict[tuple, object] = {}
+        self._grayscale = GrayscaleNotice(str(split_file or "this split"))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -236,7 +255,8 @@ class KittiRawDataset(SampleDataset):
             return velodyne_location(self._root, entry.folder, entry.frame)
         return dense_depth_location(self._root, entry.folder, entry.side, entry.frame)
 
-    def _where(self, index: int) -> str:
+    def where(self, index: int) -> str:
+        """The split line of an entry, for messages: ``<split file>:<line> ('<line text>')``."""
         entry = self.entries[index]
         place = f"{self.split_file or 'split'}:{entry.line}" if entry.line else f"entry {index}"
         return f"{place} ('{entry.folder} {entry.frame} {entry.side}')"
@@ -247,71 +267,125 @@ class KittiRawDataset(SampleDataset):
         cam = lidar or self.intrinsics == "calib" or self.stereo_baseline == "calib"
         return (calib.CAM_TO_CAM,) * cam + (calib.VELO_TO_CAM,) * lidar
 
-    def _resolve_depth_source(self, listings: _Listings) -> str:
-        def complete(source: str) -> bool:
-            if not all(listings.exists(self._depth_location(e, source)) for e in self.entries):
-                return False
-            dates = {self.date_dir(e) for e in self.entries}
-            files = self._calib_files(source)
-            return all(os.path.isfile(f"{d}/{name}") for d in dates for name in files)
+    def _ground_truth_gap(self, source: str, listings: _Listings) -> tuple[int, str | None]:
+        """(samples whose file exists, why ``source`` cannot serve every sample or None)."""
+        missing = [
+            i
+            for i, e in enumerate(self.entries)
+            if not listings.exists(self._depth_location(e, source))
+        ]
+        have = len(self.entries) - len(missing)
+        for date in sorted({self.date_dir(e) for e in self.entries}):
+            for name in self._calib_files(source):
+                if not os.path.isfile(f"{date}/{name}"):
+                    return have, f"{name} missing in {os.path.normpath(date)}"
+        if not missing:
+            return have, None
+        i = missing[0]
+        path = os.path.normpath("/".join(self._depth_location(self.entries[i], source)))
+        return have, (
+            f"{GROUND_TRUTH_FILES[source]} for {have} of {len(self.entries)} samples: {path} is "
+            f"missing, needed by {self.where(i)}"
+        )
 
-        return next((source for source in ("dense", "lidar") if complete(source)), "none")
+    def _decide_ground_truth(self, listings: _Listings) -> GroundTruth:
+        n = len(self.entries)
+        if self.depth == "none":
+            return GroundTruth("none", "data.depth='none'")
+        if self.depth != "auto":  # check_files() names each missing file
+            return GroundTruth(self.depth, f"{n} of {n} samples")
+        reasons = []
+        for source in ("dense", "lidar"):
+            have, reason = self._ground_truth_gap(source, listings)
+            if reason is None:
+                return GroundTruth(source, f"{n} of {n} samples")
+            if have or source == "lidar":  # no dense map at all is the usual KITTI raw case
+                reasons.append(reason)
+        return GroundTruth("none", "; ".join(reasons))
+
+    @property
+    def ground_truth(self) -> GroundTruth:
+        """The ground truth loaded for this split and why (``depth="auto"`` decides once)."""
+        if self._ground_truth is None:
+            self._ground_truth = self._decide_ground_truth(_Listings())
+        return self._ground_truth
 
     @property
     def depth_source(self) -> str:
         """The ground truth actually loaded: ``"none"``, ``"lidar"`` or ``"dense"``."""
-        if self._depth_source is None:
-            self._depth_source = self._resolve_depth_source(_Listings())
-        return self._depth_source
+        return self.ground_truth.source
+
+    def needed_files(self, listings: _Listings | None = None) -> Iterator[NeededFile]:
+        """Every file the split needs, entry by entry (a file shared by entries comes again).
+
+        The images of all frame ids, the ground truth loaded (decides ``depth="auto"``) and, at
+        the first entry of each date and camera, the calibration files K, the baseline or LiDAR
+        ground truth come from.
+        """
+        listings = listings or _Listings()
+        if self._ground_truth is None:
+            self._ground_truth = self._decide_ground_truth(listings)
+        source = self._ground_truth.source
+        cameras: set[tuple[str, int]] = set()
+        for i, entry in enumerate(self.entries):
+            for f in self.frame_ids:
+                location = self._image_location(entry, f, listings)
+                yield NeededFile(location, f"frame '{f}'", "image", i)
+            if source != "none":
+                location = self._depth_location(entry, source)
+                yield NeededFile(location, f"{source} ground truth", source, i)
+            camera_key = (self.date_dir(entry), calib.CAMERA_OF_SIDE[entry.side])
+            if camera_key not in cameras:
+                cameras.add(camera_key)
+                for name in self._calib_files(source):
+                    yield NeededFile((camera_key[0], name), "calibration", "calibration", i)
 
     def check_files(self) -> None:
-        """Verify that every file the split needs exists, before any training starts.
+        """Verify that every file the split needs exists and is not empty, before training.
 
-        Checks the images of all frame ids of every entry, the calibration files when K, the
-        baseline or LiDAR ground truth come from them, and the ground-truth files; decides
-        ``depth="auto"``. Folder listings are cached, so 40k entries take a fraction of a second.
+        See :meth:`needed_files` for what is needed; decides ``depth="auto"``. Folder listings
+        are cached, so 40k entries take a fraction of a second; ``mono check-data`` also reads
+        every image header (and, with ``--deep``, decodes every image).
 
         Raises:
             FileNotFoundError: names the first missing file, the split-file line that needs it
                 and how many further files are missing.
-            ValueError: the split is empty.
+            DataFormatError: the split is empty; a needed file is empty (0 bytes), named as a
+                missing one is.
             mono.data.calib.CalibrationError: a needed calibration file is malformed.
         """
         if not self.entries:
-            raise ValueError(f"split {self.split_file or ''} has no entries")
+            raise DataFormatError(f"split {self.split_file or ''} has no entries")
         listings = _Listings()
-        if self._depth_source is None:
-            self._depth_source = self._resolve_depth_source(listings)
-        source = self._depth_source
-        first: tuple[str, str, int] | None = None  # (path, what, entry index)
-        count = 0
+        missing: list[NeededFile] = []
+        present: dict[str, NeededFile] = {}
         cameras: set[tuple[str, int]] = set()
-        either = " (or .jpg)" if self.img_ext == "auto" else ""
-        for i, entry in enumerate(self.entries):
-            needed = [
-                (self._image_location(entry, f, listings), f"frame '{f}'{either}")
-                for f in self.frame_ids
-            ]
-            if source != "none":
-                needed.append((self._depth_location(entry, source), f"{source} ground truth"))
-            camera_key = (self.date_dir(entry), calib.CAMERA_OF_SIDE[entry.side])
-            if camera_key not in cameras:
-                cameras.add(camera_key)
-                date = camera_key[0]
-                needed += [((date, name), "calibration") for name in self._calib_files(source)]
-            for location, what in needed:
-                if not listings.exists(location):
-                    count += 1
-                    first = first or ("/".join(location), what, i)
-        if first is not None:
-            path, what, i = first
+        for needed in self.needed_files(listings):
+            if not listings.exists(needed.location):
+                missing.append(needed)
+            else:
+                present.setdefault("/".join(needed.location), needed)
+            entry = self.entries[needed.index]
+            cameras.add((self.date_dir(entry), calib.CAMERA_OF_SIDE[entry.side]))
+        if missing:
+            first = missing[0]
+            either = " (or .jpg)" if first.kind == "image" and self.img_ext == "auto" else ""
             raise FileNotFoundError(
-                f"{os.path.normpath(path)} is missing: {what} needed by {self._where(i)} under "
-                f"root {self.root}; {count - 1} further files are missing"
+                f"{os.path.normpath('/'.join(first.location))} is missing: {first.what}{either} "
+                "needed by "
+                f"{self.where(first.index)} under root {self.root}; {len(missing) - 1} further "
+                "files are missing"
+            )
+        empty = [(path, n) for path, n in present.items() if os.path.getsize(path) == 0]
+        if empty:
+            path, first = empty[0]
+            raise DataFormatError(
+                f"{os.path.normpath(path)} is empty (0 bytes): {first.what} needed by "
+                f"{self.where(first.index)}; {len(empty) - 1} further files are empty"
             )
         for date, camera in sorted(cameras):  # parse now: a malformed file fails before training
             self._calibration(date, camera)
-            if source == "lidar":
+            if self.depth_source == "lidar":
                 self._lidar_calibration(date, camera)
 
     # ------------------------------------------------------------------ per-sample values
@@ -338,13 +412,17 @@ class KittiRawDataset(SampleDataset):
             self._calib_cache[key] = (P, size, calib.velo_to_cam_rect(date))
         return self._calib_cache[key]
 
-    def _load_depth(self, entry: SplitEntry) -> np.ndarray | None:
+    def _load_depth(self, index: int) -> np.ndarray | None:
+        entry = self.entries[index]
         source = self.depth_source
         if source == "none":
             return None
         path = "/".join(self._depth_location(entry, source))
         if source == "dense":
-            return load_dense_depth(path)
+            try:
+                return load_dense_depth(path)
+            except ImageDecodeError as err:
+                raise ImageDecodeError(f"{err}: ground truth of {self.where(index)}") from None
         camera = calib.CAMERA_OF_SIDE[entry.side]
         P, size, velo_to_rect = self._lidar_calibration(self.date_dir(entry), camera)
         return calib.project_velodyne(calib.load_velodyne(path), velo_to_rect, P, size)
@@ -353,12 +431,17 @@ class KittiRawDataset(SampleDataset):
         """The images of every frame id, K, the stereo transform and ground truth of an entry."""
         entry = self.entries[index]
         paths = [self.image_file(entry, f) for f in self.frame_ids]
-        frames = [load_image(p) for p in paths]
+        frames = []
+        for f, path in zip(self.frame_ids, paths, strict=True):
+            try:
+                frames.append(read_colour(path, self._grayscale))
+            except ImageDecodeError as err:  # a worker's traceback would not say which sample
+                raise ImageDecodeError(f"{err}: frame '{f}' of {self.where(index)}") from None
         if len({f.shape for f in frames}) > 1:
             sizes = {str(p): f.shape[:2] for p, f in zip(paths, frames, strict=True)}
-            raise ValueError(f"frames of {self._where(index)} differ in size: {sizes}")
+            raise ValueError(f"frames of {self.where(index)} differ in size: {sizes}")
         K, baseline = self._calibration(self.date_dir(entry), calib.CAMERA_OF_SIDE[entry.side])
         T_stereo = np.eye(4, dtype=np.float32)
         # The right camera sits +baseline along x of the left one: X_right = X_left - baseline.
         T_stereo[0, 3] = (-1.0 if entry.side == "l" else 1.0) * baseline
-        return Frames(np.stack(frames), K, T_stereo, self._load_depth(entry))
+        return Frames(np.stack(frames), K, T_stereo, self._load_depth(index))

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from mono.data import calib
-from mono.data.kitti import KittiRawDataset, _Listings
+from mono.data.errors import DataFormatError, read_text_file
+from mono.data.kitti import GroundTruth, KittiRawDataset, _Listings
 from mono.data.splits import SplitEntry
 
 CALIB_FILE = "calib.txt"
@@ -63,21 +64,23 @@ def read_poses(path: str | Path) -> np.ndarray:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: a line without 12 numbers, as ``path:LINE: ...``.
+        DataFormatError: not UTF-8 text, or a line without 12 finite numbers (file:line named).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"odometry poses not found: {path}")
     poses = []
-    for i, line in enumerate(path.read_text().splitlines()):
+    for i, line in enumerate(read_text_file(path).splitlines()):
         if not line.strip():
             continue
         try:
             values = [float(v) for v in line.split()]
         except ValueError:
             values = []
-        if len(values) != 12:
-            raise ValueError(f"{path}:{i + 1}: expected 12 numbers (a 3 x 4 pose), got {line!r}")
+        if len(values) != 12 or not np.isfinite(values).all():
+            raise DataFormatError(
+                f"{path}:{i + 1}: expected 12 finite numbers (a 3 x 4 pose), got {line!r}"
+            )
         pose = np.eye(4)
         pose[:3] = np.reshape(values, (3, 4))
         poses.append(pose)
@@ -112,7 +115,7 @@ class KittiOdomDataset(KittiRawDataset):
     def __init__(self, root, entries: list[SplitEntry], **kwargs) -> None:
         check_odom_options(kwargs.get("depth", "none"))
         super().__init__(root, entries, **kwargs)
-        self._depth_source = "none"
+        self._ground_truth = GroundTruth("none", "the odometry layout has no depth")
 
     def sequence(self, entry: SplitEntry) -> int:
         """The sequence number of a split entry (its ``folder`` field)."""
@@ -135,9 +138,6 @@ class KittiOdomDataset(KittiRawDataset):
     def _calib_files(self, depth_source: str) -> tuple[str, ...]:
         needed = self.intrinsics == "calib" or self.stereo_baseline == "calib"
         return (CALIB_FILE,) * needed
-
-    def _resolve_depth_source(self, listings: _Listings) -> str:
-        return "none"
 
     def _calibration(self, seq_dir: str, camera: int) -> tuple[np.ndarray, float]:
         """(normalised K, baseline) of a camera of a sequence, cached."""

@@ -12,6 +12,7 @@ resizes and jitters on the training device. So workers only decode files, whatev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -27,6 +28,17 @@ JITTER_LOW = np.array([0.8, 0.8, 0.8, -0.1], dtype=np.float32)
 JITTER_HIGH = np.array([1.2, 1.2, 1.2, 0.1], dtype=np.float32)
 # x -> -x: a horizontal flip of the image, as a transform of camera coordinates.
 _MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0]).astype(np.float32)
+
+
+class GroundTruth(NamedTuple):
+    """The ground truth a split loads and why: ``source`` none|lidar|dense, ``reason`` e.g.
+    ``"44 of 44 samples"`` or ``"calib_velo_to_cam.txt missing in <date folder>"``."""
+
+    source: str
+    reason: str
+
+    def describe(self, stage: str) -> str:
+        return f"{stage} ground truth: {self.source} ({self.reason})"
 
 
 @dataclass
@@ -140,6 +152,15 @@ class SampleDataset(Dataset):
     def check_files(self) -> None:
         """Raise a clear error for anything that would fail during training (files, sizes)."""
         raise NotImplementedError
+
+    @property
+    def ground_truth(self) -> GroundTruth:
+        """The ground truth this split loads and why; layouts without depth load none."""
+        return GroundTruth("none", f"the {type(self).__name__} layout has no ground truth")
+
+    @property
+    def depth_source(self) -> str:
+        return self.ground_truth.source
 
     def set_epoch(self, epoch: int) -> None:
         """Epoch used for plain integer indices (a sampler may pass ``(epoch, index)`` instead)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+from mono.data.errors import DataFormatError, read_text_file
+
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 STAGES = ("train", "val", "test")
 SIDES = ("l", "r")
@@ -103,12 +105,12 @@ def parse_split_line(
         problem = "the side is missing (only a test split may leave it out)"
     elif len(fields) not in (2, 3):
         problem = f"got {len(fields)} fields"
-    elif not fields[1].isdigit():
+    elif not (fields[1].isascii() and fields[1].isdigit()):  # "²".isdigit() is True
         problem = f"frame '{fields[1]}' is not a non-negative integer"
     elif len(fields) == 3 and fields[2] not in SIDES:
         problem = f"side '{fields[2]}' is not 'l' or 'r'"
     if problem:
-        raise ValueError(
+        raise DataFormatError(
             f"{path}:{line}: expected 'folder frame side' (side l|r), {problem}: {text!r}"
         )
     side = fields[2] if len(fields) == 3 else "l"
@@ -116,8 +118,12 @@ def parse_split_line(
 
 
 def read_split_text(path: str | Path) -> str:
-    """A split file's text; a UTF-8 byte-order mark (Windows editors write one) is dropped."""
-    return Path(path).read_text(encoding="utf-8-sig")
+    """A split file's text; a UTF-8 byte-order mark (Windows editors write one) is dropped.
+
+    Raises:
+        DataFormatError: not UTF-8 text.
+    """
+    return read_text_file(Path(path))
 
 
 def read_split(path: str | Path) -> list[SplitEntry]:
@@ -127,7 +133,8 @@ def read_split(path: str | Path) -> list[SplitEntry]:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: a malformed line, as ``path:LINE: expected 'folder frame side' ...``.
+        DataFormatError: a malformed line, as ``path:LINE: expected 'folder frame side' ...``,
+            or a file that is not UTF-8 text.
     """
     path = Path(path)
     if not path.is_file():

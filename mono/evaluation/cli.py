@@ -25,9 +25,11 @@ def _user_errors(command: str) -> Callable:
     def wrap(run: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Namespace], None]:
         @functools.wraps(run)
         def guarded(ns: argparse.Namespace) -> None:
+            from mono.output_files import OutputError
+
             try:
                 run(ns)
-            except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
+            except (ValueError, FileNotFoundError, OutputError) as err:  # incl. CheckpointError
                 raise SystemExit(f"mono {command}: error: {err}") from None
 
         return guarded

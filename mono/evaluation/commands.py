@@ -40,6 +40,7 @@ from mono.evaluation.pose import (
     raw_drive_frames,
 )
 from mono.geometry import disp_to_depth, pose_vec_to_mat
+from mono.output_files import check_writable_file, check_writable_folder, writing
 
 if TYPE_CHECKING:
     from mono.checkpoint import LoadedNetworks
@@ -201,6 +202,11 @@ def cmd_evaluate(
         raise ValueError(
             "eigen_to_benchmark needs ext_disp (Eigen predictions) and split eigen_benchmark"
         )
+    for path, what in ((save_disps, "--save-disps"), (per_image_csv, "--per-image")):
+        if path is not None:
+            check_writable_file(path, what)
+    if split == "benchmark":
+        check_writable_folder(benchmark_out, "--benchmark-out", create=False)
     gt_depths = None
     if split != "benchmark":
         gt_kind = resolve_gt_kind(split, gt_kind)
@@ -232,13 +238,20 @@ def cmd_evaluate(
         if data is None or height is None or width is None:
             raise ValueError("cmd_evaluate: predict_fn needs data, height and width")
         paths = test_image_paths(data, split, img_ext)
+        if gt_depths is not None and len(paths) != len(gt_depths):
+            raise ValueError(
+                f"{len(paths)} test images in the {split} split but {len(gt_depths)} "
+                f"ground-truth maps in {gt_path}: both must follow the {split} split's "
+                f"test_files.txt (re-export with `{export_command(data, split, gt_kind, gt_path)}`)"
+            )
         log(f"-> Computing predictions with size {width}x{height} for {len(paths)} images")
         pred_disps = predict_disparities(
             predict_fn, paths, height, width, batch_size, post_process, to_scaled_disp, device
         )
         source = "the model"
     if save_disps is not None:
-        np.save(save_disps, pred_disps)
+        with writing(save_disps, "--save-disps"):
+            np.save(save_disps, pred_disps)
         log(f"-> Saved predicted disparities to {save_disps}")
     if gt_depths is None:
         out = write_benchmark_pngs(benchmark_depths(pred_disps, metric_scale), benchmark_out)
@@ -286,6 +299,8 @@ def cmd_evaluate_pose(
     """
     if (sequence is None) == (drive is None):
         raise ValueError("cmd_evaluate_pose: give exactly one of sequence and drive")
+    if save_poses is not None:
+        check_writable_file(save_poses, "--save-poses")
     if drive is not None:
         paths, gt = raw_drive_frames(data, drive, img_ext)
         what = f"drive {drive}"
@@ -298,7 +313,8 @@ def cmd_evaluate_pose(
         predict_pose_fn, paths, gt, height, width, batch_size, device, log
     )
     if save_poses is not None:
-        np.save(save_poses, result.pred_poses)
+        with writing(save_poses, "--save-poses"):
+            np.save(save_poses, result.pred_poses)
         if log is not None:
             log(f"-> Predictions saved to {save_poses}")
     return result

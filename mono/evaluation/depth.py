@@ -18,7 +18,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mono.data.calib import STEREO_SCALE_FACTOR
+from mono.data.images import GrayscaleNotice, read_colour_image
 from mono.metrics import MAX_DEPTH, METRIC_NAMES, MIN_DEPTH, evaluate_depth_map
+from mono.output_files import check_writable_file, check_writable_folder, writing
 from mono.progress import progress_bar
 
 # (crop, valid-pixel rule) of each split with ground truth, as Monodepth2 evaluates them.
@@ -153,9 +155,9 @@ def write_per_image_csv(
 ) -> None:
     """One row per image: index, name, the metrics and the scaling ratio."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_writable_file(path, "--per-image")
     n = len(ratios)
-    with path.open("w", newline="") as f:
+    with writing(path, "--per-image"), path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["index", "name", *METRIC_NAMES, "ratio"])
         for i in range(n):
@@ -202,14 +204,23 @@ def post_process_disparity(disp, disp_flipped):
     return out.numpy() if as_numpy else out
 
 
-def load_image(path: str | Path, height: int, width: int) -> torch.Tensor:
-    """(3, height, width) float RGB in [0, 1], resized with LANCZOS like Monodepth2's loader."""
+def load_image(
+    path: str | Path, height: int, width: int, grayscale: GrayscaleNotice | None = None
+) -> torch.Tensor:
+    """(3, height, width) float RGB in [0, 1], resized with LANCZOS like Monodepth2's loader.
+
+    Read with :func:`mono.data.images.read_colour_image` (16-bit grayscale scaled to 8 bits;
+    ``grayscale`` is told about grayscale files).
+
+    Raises:
+        FileNotFoundError: no such file.
+        mono.data.images.ImageDecodeError: the file cannot be decoded.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
-    with Image.open(path) as img:
-        img = img.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
-        array = np.asarray(img, dtype=np.float32) / 255.0
+    img = read_colour_image(path, grayscale).resize((width, height), Image.Resampling.LANCZOS)
+    array = np.asarray(img, dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
@@ -243,9 +254,13 @@ def predict_disparities(
     """
     out = []
     bar = progress_bar(len(image_paths), "evaluate: predicting", "image")
+    grayscale = GrayscaleNotice("the test images")
     for start in range(0, len(image_paths), batch_size):
         batch = torch.stack(
-            [load_image(p, height, width) for p in image_paths[start : start + batch_size]]
+            [
+                load_image(p, height, width, grayscale)
+                for p in image_paths[start : start + batch_size]
+            ]
         )
         if device is not None:
             batch = batch.to(device)
@@ -288,12 +303,12 @@ def write_benchmark_pngs(
         pred_depths: N depth maps in metres (at the test images' 352 x 1216 size).
         out_dir: folder to create; zip its PNGs for the server.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_writable_folder(out_dir, "--benchmark-out")
     for i, depth in enumerate(pred_depths):
         # Truncation, not rounding, matches Monodepth2's np.uint16(depth * 256).
         png = np.clip(np.nan_to_num(np.asarray(depth, np.float64) * 256.0), 0, 65535).astype(
             np.uint16
         )
-        Image.fromarray(png).save(out_dir / f"{i:010d}.png")
+        with writing(out_dir / f"{i:010d}.png", "benchmark PNG"):
+            Image.fromarray(png).save(out_dir / f"{i:010d}.png")
     return out_dir

@@ -16,6 +16,9 @@ the default location is ``<data_root>/gt_depths_<split>.npz`` for shipped splits
 
 from __future__ import annotations
 
+import pickle
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,7 +26,9 @@ import numpy as np
 from PIL import Image
 
 from mono.data import calib
+from mono.data.errors import DataFormatError
 from mono.data.splits import read_split_text
+from mono.output_files import check_writable_file, writing
 
 SPLITS_DIR = Path(__file__).resolve().parent.parent / "data" / "splits"
 GT_SPLITS = ("eigen", "eigen_benchmark")
@@ -214,6 +219,7 @@ def export_gt(
     kind = resolve_gt_kind(split, kind)
     out = Path(out_path) if out_path is not None else default_gt_path(data_root, split, kind)
     lines = list(read_split(split, data_root) if lines is None else lines)
+    check_writable_file(out, "ground-truth file")  # before minutes of projecting scans
     step = max(1, len(lines) // 10)
     depths = np.empty(len(lines), dtype=object)
     for i, line in enumerate(lines):
@@ -233,8 +239,8 @@ def export_gt(
             )
         if log is not None and ((i + 1) % step == 0 or i + 1 == len(lines)):
             log(f"export-gt {split} ({kind}): {i + 1}/{len(lines)}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, data=depths)
+    with writing(out, "ground-truth file"):
+        np.savez_compressed(out, data=depths)
     if log is not None:
         log(f"saved {len(lines)} ground-truth maps ({kind}) to {out}")
     return out
@@ -255,11 +261,20 @@ def load_gt(
     if not path.is_file():
         command = export_command(data_root, split, kind, path)
         raise FileNotFoundError(f"ground truth not found at {path}: run `{command}` first")
-    with np.load(path, allow_pickle=True, encoding="latin1") as npz:
-        if "data" not in npz:
-            raise ValueError(f"{path}: not a ground-truth file (no 'data' array; see export-gt)")
-        data = npz["data"]
-    return [np.asarray(d, dtype=np.float32) for d in data]
+    try:
+        with np.load(path, allow_pickle=True, encoding="latin1") as npz:
+            if not hasattr(npz, "files") or "data" not in npz:
+                raise ValueError(
+                    f"{path}: not a ground-truth file (no 'data' array; see export-gt)"
+                )
+            data = npz["data"]
+        return [np.asarray(d, dtype=np.float32) for d in data]
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, pickle.UnpicklingError) as err:
+        command = export_command(data_root, split, kind, path)
+        raise DataFormatError(
+            f"{path}: not a readable ground-truth file ({type(err).__name__}: {err}); "
+            f"re-export it with `{command}`"
+        ) from None
 
 
 def _resolve_ext(path_no_ext: Path, img_ext: str) -> Path:
