@@ -6,6 +6,7 @@ Frame ids select the training mode as in Monodepth2: ``["0", "-1", "1"]`` monocu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from typing import Literal
@@ -104,6 +105,11 @@ class DepthModel(pl.LightningModule):
             depth it warps with (Wang et al. 2018's depth normalisation, which Monodepth2 applies
             to "posecnn" only): the depth network then no longer chooses the scene's scale.
             Default None: Monodepth2's rule (on for "posecnn" only).
+        automask_warmup_steps: optimiser steps trained without auto-masking before it turns
+            on. From scratch, the auto-mask at first keeps only the pixels a still-random warp
+            already explains and training settles in a degenerate state (an image-independent
+            depth layout, spurious rotation); every pixel taking part at first avoids it
+            (docs/convergence.md). After the warm-up the loss is Monodepth2's. Default 0 (off).
     """
 
     def __init__(
@@ -138,9 +144,12 @@ class DepthModel(pl.LightningModule):
         init_weights: str | None = None,
         max_skipped_nonfinite: int = 0,
         translation_by_mean_inv_depth: bool | None = None,
+        automask_warmup_steps: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if automask_warmup_steps < 0:
+            raise ValueError(f"model.automask_warmup_steps={automask_warmup_steps} must be >= 0")
         if max_skipped_nonfinite < 0:
             raise ValueError(f"model.max_skipped_nonfinite={max_skipped_nonfinite} must be >= 0")
         self.last_loss_terms: dict[str, Tensor] = {}  # read by the non-finite guard
@@ -296,8 +305,9 @@ class DepthModel(pl.LightningModule):
             T["s"] = views.T_stereo
         return torch.stack([T[f] for f in self.source_ids], dim=1)
 
-    def compute_loss(self, views: Views, keep: bool = False):
-        """All loss terms for a prepared batch; ``keep`` also returns the objective's detail."""
+    def compute_loss(self, views: Views, keep: bool = False, automask: bool = True):
+        """All loss terms for a prepared batch; ``keep`` also returns the objective's detail.
+        ``automask=False`` turns auto-masking off for this batch (the warm-up of training)."""
         depth_out, per_frame_feats, target_feats = self._encode(views)
         terms: dict[str, Tensor] = {}
         detail: ObjectiveDetail | None = None
@@ -307,8 +317,11 @@ class DepthModel(pl.LightningModule):
             masks = None
             if self.mask_decoder is not None:
                 masks = self.mask_decoder(target_feats)
+            objective = self.objective
+            if not automask and not objective.disable_automasking:
+                objective = dataclasses.replace(objective, disable_automasking=True)
             ss_terms, detail = view_synthesis_loss(
-                self.objective,
+                objective,
                 views.color,
                 depth_out.disps,
                 T,
@@ -353,7 +366,8 @@ class DepthModel(pl.LightningModule):
 
     # ----------------------------------------------------------------------------- steps
     def training_step(self, views: Views, batch_idx: int) -> Tensor:
-        terms, _, _ = self.compute_loss(views)
+        automask = self.global_step >= self.hparams.automask_warmup_steps
+        terms, _, _ = self.compute_loss(views, automask=automask)
         self.last_loss_terms = {k: v.detach() for k, v in terms.items()}
         bs = views.color.shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=bs)

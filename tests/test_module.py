@@ -105,3 +105,41 @@ def test_past_frames_use_inverted_pose(synthetic_root):
 def test_bad_options_are_named(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
         DepthModel(pretrained=False, **kwargs)
+
+
+def test_automask_warmup_trains_with_every_pixel_then_monodepth2s_loss(synthetic_root, monkeypatch):
+    """Before ``automask_warmup_steps`` the training loss is the loss without auto-masking,
+    from then on Monodepth2's (auto-masked) loss; inspection always shows the configured one."""
+    torch.manual_seed(0)
+    model = DepthModel(height=H, width=W, pretrained=False, automask_warmup_steps=3).eval()
+    views = model.on_after_batch_transfer(_views(synthetic_root))
+
+    def loss(**kwargs):
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(1)  # the same tie-break noise for every call
+            return model.compute_loss(views, **kwargs)[0]["loss"]
+
+    unmasked = loss(automask=False)
+    masked = loss()
+    assert not torch.isclose(unmasked, masked)  # the auto-mask removes some pixels here
+    plain = DepthModel(height=H, width=W, pretrained=False, disable_automasking=True)
+    plain.load_state_dict(model.state_dict())
+    plain.eval()
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(1)
+        assert torch.equal(plain.compute_loss(views)[0]["loss"], unmasked)
+
+    steps = []
+    model.log_dict = model.log = lambda *a, **k: None  # no trainer to log to
+    for global_step in (0, 2, 3, 10):
+        monkeypatch.setattr(DepthModel, "global_step", property(lambda self, s=global_step: s))
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(1)
+            steps.append(model.training_step(views, 0))
+    assert [torch.equal(s, unmasked) for s in steps] == [True, True, False, False]
+    assert [torch.equal(s, masked) for s in steps] == [False, False, True, True]
+
+
+def test_automask_warmup_must_not_be_negative():
+    with pytest.raises(ValueError, match=r"model.automask_warmup_steps=-1 must be >= 0"):
+        DepthModel(height=H, width=W, pretrained=False, automask_warmup_steps=-1)
