@@ -1,5 +1,5 @@
-"""Lightning callbacks that make runs watchable: :class:`ImageLogger` (what the loss sees)
-and :class:`Throughput` (images/s).
+"""Lightning callbacks that make runs watchable: :class:`ImageLogger` (what the loss sees),
+:class:`Throughput` (images/s) and :class:`RunSummary` (where a fit writes, what it left).
 
 The callbacks that make runs survive live in :mod:`mono.checkpointing` (``LastCheckpoint``,
 atomic files, the run folder) and :mod:`mono.stopping` (signals, the non-finite guard); the
@@ -9,6 +9,7 @@ names below keep configs that name them here working.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import pytorch_lightning as pl
@@ -19,6 +20,7 @@ from mono.checkpointing import (  # noqa: F401 (re-exported for configs)
     AtomicCheckpointIO,
     LastCheckpoint,
     check_checkpoint_file,
+    last_checkpoint_path,
     with_atomic_checkpoint_io,
 )
 from mono.stopping import NonFiniteGuard, PreemptionCheckpoint  # noqa: F401
@@ -120,3 +122,30 @@ class Throughput(pl.Callback):
             pl_module.log("img/s", rate, prog_bar=True, logger=False, batch_size=1)
             pl_module.log("train/images_per_sec", rate, batch_size=1)
         self._last = now
+
+
+class RunSummary(pl.Callback):
+    """Says where a fit writes (checkpoints, logs) when it starts and what it left when it ends:
+    the best checkpoint with its score, and ``last.ckpt``."""
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero or trainer.fast_dev_run:
+            return
+        folder = os.path.dirname(last_checkpoint_path(trainer))
+        logs = [logger.log_dir or logger.save_dir for logger in trainer.loggers]
+        where = f"checkpoints: {folder}" if trainer.checkpoint_callbacks else "no checkpoints"
+        print(f"{where}; logs: {', '.join(map(str, logs)) or 'none'}", flush=True)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero or trainer.fast_dev_run:
+            return
+        lines = [f"fit done at step {trainer.global_step}"]
+        for callback in trainer.checkpoint_callbacks:
+            best = getattr(callback, "best_model_path", "")
+            if callback.monitor and best:
+                score = float(callback.best_model_score)
+                lines.append(f"best {callback.monitor} {score:.4f}: {best}")
+        last = last_checkpoint_path(trainer)
+        if os.path.isfile(last):
+            lines.append(f"last: {last} (continue with --ckpt_path last)")
+        print("\n".join(lines), flush=True)

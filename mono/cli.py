@@ -44,6 +44,7 @@ def run_lightning(args: list[str] | None) -> None:
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
     from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+    from mono.callbacks import RunSummary
     from mono.checkpointing import (
         check_checkpoint_file,
         check_run_folder,
@@ -130,8 +131,8 @@ def run_lightning(args: list[str] | None) -> None:
         args=args,
         save_config_kwargs={"overwrite": True},
         # Always present, whatever the config's callback list: SIGTERM/SIGINT save last.ckpt,
-        # and a NaN stops the run before it reaches a checkpoint.
-        trainer_defaults={"callbacks": [PreemptionCheckpoint(), NonFiniteGuard()]},
+        # a NaN stops the run before it reaches a checkpoint, and the run says where it writes.
+        trainer_defaults={"callbacks": [PreemptionCheckpoint(), NonFiniteGuard(), RunSummary()]},
         seed_everything_default=0,
         # One way to set the optimiser: model.lr and the StepLR options (LightningCLI's own
         # --optimizer would silently replace both).

@@ -72,6 +72,9 @@ def test_every_output_path_follows_default_root_dir(synthetic_root, tmp_path):
     assert code == 0, out[-3000:]
     assert not (tmp_path / "configured").exists()
     assert (moved / "checkpoints" / "last.ckpt").is_file()
+    assert f"checkpoints: {moved / 'checkpoints'}; logs: none" in out
+    assert f"last: {moved / 'checkpoints' / 'last.ckpt'} (continue with --ckpt_path last)" in out
+    assert "fit done at step 1\n" in out
 
 
 def test_fast_dev_run_leaves_the_checkpoints_alone(synthetic_root, tmp_path):
