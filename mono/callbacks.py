@@ -24,7 +24,7 @@ from mono.checkpointing import (  # noqa: F401 (re-exported for configs)
     with_atomic_checkpoint_io,
 )
 from mono.stopping import NonFiniteGuard, PreemptionCheckpoint  # noqa: F401
-from mono.visualize import panels_from_detail
+from mono.visualize import panels_from_detail, validation_panels
 
 # ------------------------------------------------------------------------------------ watching
 
@@ -34,7 +34,9 @@ class ImageLogger(pl.Callback):
 
     Panels (first ``max_images`` samples): ``target``, ``disparity`` (magma), ``automask``,
     ``winner`` (index of the winning term of the per-pixel minimum) and ``warped_source`` (the
-    first source warped into the target view), under ``images/<panel>``. Written to TensorBoard
+    first source warped into the target view), under ``images/<panel>``; after every
+    validation, ``images/val_image``, ``val_prediction``, ``val_ground_truth`` and ``val_error``
+    of its first batch. Written to TensorBoard
     and wandb loggers (others are skipped), on global rank 0 only. The extra forward pass runs
     on a forked RNG, so logging images never changes the trained weights.
 
@@ -63,6 +65,28 @@ class ImageLogger(pl.Callback):
         panels = {name: images.cpu() for name, images in panels_from_detail(detail).items()}
         for logger in trainer.loggers:
             log_images(logger, panels, step)
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args):
+        """The first validation batch of every validation: image, prediction, ground truth and
+        error map (``images/val_*``, see :func:`mono.visualize.validation_panels`)."""
+        if batch_idx != 0 or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        if not trainer.loggers or getattr(batch, "depth_gt", None) is None:
+            return
+        from mono.module import resize_into_padding
+
+        views = _first(batch, min(self.max_images, batch.color.shape[0]))
+        with torch.no_grad():
+            depth = pl_module.predict_depth(views.color[:, 0])
+        size = views.depth_gt.shape[-2:]
+        panels = validation_panels(
+            resize_into_padding(views.color[:, 0], views.sizes, size),
+            resize_into_padding(depth, views.sizes, size),
+            views.depth_gt,
+        )
+        panels = {name: images.cpu() for name, images in panels.items()}
+        for logger in trainer.loggers:
+            log_images(logger, panels, trainer.global_step)
 
 
 def _first(views, n: int):
