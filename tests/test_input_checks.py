@@ -27,7 +27,7 @@ def test_init_weights_are_what_test_scores(synthetic_root, tmp_path, capsys):
     from mono.module import DepthModel
     from mono.nets.monodepth2_format import save_monodepth2
 
-    config = Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml"
+    configs = Path(__file__).resolve().parents[1] / "configs"
     torch.manual_seed(123)
     model = DepthModel(
         64, 192, pretrained=False, frame_ids=["0", "-1", "1", "s"], stereo_baseline="calib",
@@ -39,7 +39,8 @@ def test_init_weights_are_what_test_scores(synthetic_root, tmp_path, capsys):
     settings = {"min_depth": 1.0, "max_depth": 100.0, "metric_scale": 1.0}
     save_monodepth2(tmp_path / "w", model.depth, 64, 192, model.pose, True, settings)
     common = [
-        "test", "--config", str(config), f"--data.root={synthetic_root}",
+        "test", "--config", str(configs / "synthetic.yaml"),
+        "--config", str(configs / "synthetic_mono_stereo.yaml"), f"--data.root={synthetic_root}",
         "--data.synthesize=null", "--data.num_workers=0", "--data.batch_size=4",
         f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false",
         "--trainer.callbacks=[]", "--trainer.limit_test_batches=1",

@@ -220,11 +220,11 @@ def test_validation_stereo_scaling_uses_the_models_scale(
 def test_mono_test_takes_the_baseline_from_the_data_config(
     synthetic_root, tmp_path, capsys, stored
 ):
-    # configs/synthetic.yaml trains with data.stereo_baseline calib: x1, not x5.4. A checkpoint
-    # that does not store the baseline gets it from the config through the link.
+    # configs/synthetic_mono_stereo.yaml trains with data.stereo_baseline calib: x1, not x5.4. A
+    # checkpoint that does not store the baseline gets it from the config through the link.
     from pathlib import Path
 
-    config = Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml"
+    configs = Path(__file__).resolve().parents[1] / "configs"
     drop = () if stored else ("stereo_baseline",)
     abs_rel = {}
     for scaling in ("stereo", "none"):
@@ -236,7 +236,9 @@ def test_mono_test_takes_the_baseline_from_the_data_config(
         capsys.readouterr()
         main(
             [
-                "test", "--config", str(config), f"--data.root={synthetic_root}",
+                "test", "--config", str(configs / "synthetic.yaml"),
+                "--config", str(configs / "synthetic_mono_stereo.yaml"),
+                f"--data.root={synthetic_root}",
                 "--data.synthesize=null", "--data.num_workers=0", "--data.batch_size=4",
                 f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false",
                 "--trainer.callbacks=[]", "--trainer.limit_test_batches=1",
