@@ -15,7 +15,9 @@ computation of a Lightning training step, cut into contiguous phases timed with
 
 The phases tile the step, so their shares add up to 1. Synchronising at every boundary stops
 the CPU queueing kernels ahead, so on a GPU the step time is a little above a free run's.
-The DataLoader's own rate is measured separately, iterating it without the model.
+The DataLoader's own rate is measured separately, iterating it without the model, and so is
+the networks' floor: the same steps with the objective replaced by the mean of the networks'
+outputs (depth and pose forward, backward, Adam), which no change to the loss can go below.
 """
 
 from __future__ import annotations
@@ -87,6 +89,22 @@ def timed_loss(model, views, clock: PhaseClock) -> dict[str, Tensor]:
     )
     clock.lap("loss")
     return terms
+
+
+def networks_only_step(model, views, optimizer) -> float:
+    """One step of the depth and pose networks alone (forward, backward of the mean of their
+    outputs, Adam), in seconds: the part of a step that only lighter networks can shrink."""
+    start = time.perf_counter()
+    depth_out, per_frame_feats, _ = model._encode(views)
+    total = sum(d.float().mean() for d in depth_out.disps)
+    if model.temporal_ids:
+        total = total + model.predict_poses(views, per_frame_feats).float().mean()
+    total.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    if views.color.is_cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
 def endless(loader):
@@ -238,6 +256,8 @@ def run_benchmark(config: BenchmarkConfig) -> dict:
         if i >= config.warmup:
             steps.append(dict(clock.times))
     memory = process_memory()  # while the workers still run
+    with autocast:
+        floor = [networks_only_step(model, views, optimizer) for _ in range(config.steps)]
     stream.close()
 
     step_times = [sum(s.values()) for s in steps]
@@ -264,6 +284,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict:
         "images_per_s": config.batch_size * len(step_times) / sum(step_times),
         "loader_images_per_s": loader_rate,
         "phases_ms": phases,
+        "networks_floor_ms": _summary(floor),
         "peak_memory_mb": cuda_peak
         if cuda_peak is not None
         else (memory["main_peak"] + memory["workers_peak"]) / mib,

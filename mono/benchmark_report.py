@@ -39,6 +39,16 @@ def _load(result: dict) -> str:
     return f"{load[0]:.2f} (1-min average before the run) on {env['cpu_count']} CPUs"
 
 
+def _floor_line(result: dict) -> list[str]:
+    floor = result.get("networks_floor_ms")
+    if floor is None:  # results written before the floor was measured
+        return []
+    return [
+        f"networks      median {floor['median']:.1f} ms for depth + pose forward, backward and "
+        f"Adam alone: the step is {result['step_ms']['median'] / floor['median']:.2f}x that floor"
+    ]
+
+
 def format_report(result: dict) -> str:
     """The benchmark's table: step time, throughput, memory, and each phase's share."""
     step, mem = result["step_ms"], result["memory"]
@@ -56,6 +66,7 @@ def format_report(result: dict) -> str:
         f"p90 {step['p90']:.1f} ms",
         f"throughput    {result['images_per_s']:.2f} images/s training, "
         f"{result['loader_images_per_s']:.1f} images/s DataLoader alone",
+        *_floor_line(result),
         f"peak memory   {memory}",
         f"machine load  {_load(result)}",
         "",

@@ -225,13 +225,24 @@ def warp_grid(depth_tgt: Tensor, T_src_tgt: Tensor, K: Tensor, K_inv: Tensor) ->
         (B, H, W, 2) coordinates in [-1, 1] (outside when the point leaves the image) for
         ``grid_sample(..., align_corners=True)``, computed in float32 or wider.
     """
-    height, width = depth_tgt.shape[-2:]
+    _check_shape("warp_grid: depth_tgt", depth_tgt, None, 1, None, None)
+    batch, _, height, width = depth_tgt.shape
+    _check_shape("warp_grid: T_src_tgt", T_src_tgt, batch, 4, 4)
+    _check_shape("warp_grid: K", K, batch, 3, 3)
+    _check_shape("warp_grid: K_inv", K_inv, batch, 3, 3)
     # Half precision cannot hold the pixel coordinates of a 640-wide image to a fraction of a
     # pixel, so the geometry runs in at least float32 even under autocast.
     dtype = torch.promote_types(depth_tgt.dtype, torch.float32)
     with torch.autocast(depth_tgt.device.type, enabled=False):
-        points = backproject(depth_tgt.to(dtype), K_inv.to(dtype))
-        pixels = project(points, T_src_tgt.to(dtype), K.to(dtype))
+        K, K_inv, T_src_tgt = K.to(dtype), K_inv.to(dtype), T_src_tgt.to(dtype)
+        # project(backproject(d, K^-1), T, K) = d * (K R K^-1) (u, v, 1) + K t: the 3x3 products
+        # are formed once per image, so each pixel costs one 3x3 product and one multiply-add
+        # instead of three matrix products.
+        rotate = K @ T_src_tgt[:, :3, :3] @ K_inv
+        shift = (K @ T_src_tgt[:, :3, 3:])[:, None, None, :, 0]
+        rays = torch.einsum("bij,bhwj->bhwi", rotate, _pixel_grid(height, width, depth_tgt))
+        image_h = rays * depth_tgt.to(dtype)[:, 0, :, :, None] + shift
+        pixels = image_h[..., :2] / image_h[..., 2:].clamp(min=1e-7)
         return normalize_pixel_coordinates(pixels, height, width)
 
 

@@ -23,7 +23,7 @@ from mono.losses import (
     MinReprojection,
     add_tiebreak_noise,
     min_reprojection,
-    photometric_error,
+    photometric_error_to_target,
     predictive_mask_loss,
     smoothness,
 )
@@ -131,16 +131,16 @@ def _downscale_intrinsics(K: Tensor, factor: int) -> Tensor:
 
 
 def _photometric_stack(pred: Tensor, target: Tensor, cfg: ObjectiveConfig) -> Tensor:
-    """(B, S, C, H, W) vs (B, C, H, W) -> (B, S, H, W) photometric error per source."""
-    b, s = pred.shape[:2]
-    target = target.unsqueeze(1).expand_as(pred).reshape(b * s, *pred.shape[2:])
-    err = photometric_error(
-        pred.reshape(b * s, *pred.shape[2:]),
-        target,
-        ssim_weight=cfg.ssim_weight,
-        use_ssim=not cfg.no_ssim,
+    """(B, S, C, H, W) vs (B, C, H, W) -> (B, S, H, W) photometric error per source.
+
+    Scales are compared one call each: stacking the four full-resolution scales into one warp
+    and one photometric call was measured twice as slow on the CPU (tensors four times larger
+    fall out of the caches), see docs/performance.md.
+    """
+    err = photometric_error_to_target(
+        pred, target, ssim_weight=cfg.ssim_weight, use_ssim=not cfg.no_ssim
     )
-    return err.reshape(b, s, *err.shape[-2:])
+    return err[:, :, 0]
 
 
 def view_synthesis_loss(

@@ -51,6 +51,16 @@ def test_json_has_every_figure_positive_and_finite(bench_json):
     assert r["config"]["steps"] == STEPS and r["config"]["frame_ids"] == ["0", "-1", "1"]
 
 
+def test_networks_floor_is_below_the_step(bench_json):
+    # The floor is the same networks without the objective: the full step cannot be faster,
+    # and the networks' forward alone already costs more than nothing.
+    r = json.loads(bench_json.read_text())
+    floor = r["networks_floor_ms"]
+    assert _positive_finite(floor["median"])
+    forward = r["phases_ms"]["depth_forward"]["median"] + r["phases_ms"]["pose_forward"]["median"]
+    assert forward < floor["median"] < r["step_ms"]["median"]
+
+
 def test_phases_tile_the_step(bench_json):
     r = json.loads(bench_json.read_text())
     phases = r["phases_ms"]

@@ -18,6 +18,7 @@ from mono.losses import (
     l2_depth_loss,
     min_reprojection,
     photometric_error,
+    photometric_error_to_target,
     predictive_mask_loss,
     silog_loss,
     smoothness,
@@ -34,6 +35,44 @@ def constant_ssim_loss(a, b):
 
 
 # --- SSIM and photometric error --------------------------------------------------------------
+
+
+def pooled_ssim(x, y):
+    """SSIM written the plain way (avg_pool2d over a reflection pad, autograd's backward)."""
+
+    def box(t):
+        return F.avg_pool2d(F.pad(t, (1, 1, 1, 1), mode="reflect"), 3, 1)
+
+    mu_x, mu_y = box(x), box(y)
+    sx, sy, sxy = box(x * x) - mu_x**2, box(y * y) - mu_y**2, box(x * y) - mu_x * mu_y
+    n = (2 * mu_x * mu_y + C1) * (2 * sxy + C2)
+    d = (mu_x**2 + mu_y**2 + C1) * (sx + sy + C2)
+    return torch.clamp((1 - n / d) / 2, 0, 1)
+
+
+def test_ssim_value_and_gradient_equal_the_pooled_formula():
+    # The box filter's hand-written backward against autograd through avg_pool2d, in float64.
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 5, 7, dtype=D64, requires_grad=True)
+    y = torch.rand(2, 3, 5, 7, dtype=D64)
+    weights = torch.rand(2, 3, 5, 7, dtype=D64)
+    (grad,) = torch.autograd.grad((ssim(x, y) * weights).sum(), x)
+    (want_grad,) = torch.autograd.grad((pooled_ssim(x, y) * weights).sum(), x)
+    torch.testing.assert_close(ssim(x, y), pooled_ssim(x, y), rtol=0, atol=1e-14)
+    torch.testing.assert_close(grad, want_grad, rtol=0, atol=1e-13)
+    assert torch.autograd.gradcheck(lambda a: ssim(a, y), (x,))
+
+
+def test_photometric_error_to_target_equals_one_call_per_image():
+    torch.manual_seed(0)
+    pred, target = torch.rand(2, 3, 3, 6, 8, dtype=D64), torch.rand(2, 3, 6, 8, dtype=D64)
+    stacked = photometric_error_to_target(pred, target)
+    for i in range(3):
+        torch.testing.assert_close(
+            stacked[:, i], photometric_error(pred[:, i], target), rtol=0, atol=1e-15
+        )
+    with pytest.raises(ValueError, match=r"photometric_error: expected \(B, S, C, H, W\) images"):
+        photometric_error_to_target(pred, target[:, :, :5])
 
 
 def test_ssim_of_identical_images_is_zero():
