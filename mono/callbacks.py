@@ -32,12 +32,13 @@ from mono.visualize import panels_from_detail, validation_panels
 class ImageLogger(pl.Callback):
     """Every ``every_n_steps`` training steps, log the loss's view of the current batch.
 
-    Panels (first ``max_images`` samples): ``target``, ``disparity`` (magma), ``automask``,
-    ``winner`` (index of the winning term of the per-pixel minimum) and ``warped_source`` (the
-    first source warped into the target view), under ``images/<panel>``; after every
-    validation, ``images/val_image``, ``val_prediction``, ``val_ground_truth`` and ``val_error``
-    of its first batch. Written to TensorBoard
-    and wandb loggers (others are skipped), on global rank 0 only. The extra forward pass runs
+    Panels (first ``max_images`` samples, :func:`mono.visualize.panels_from_detail`):
+    ``target``, ``disparity`` (magma) and ``disparity_scale1..3``, ``automask``, ``winner``
+    (the winning candidate of the per-pixel minimum, with its legend beneath) and
+    ``warped_source`` (the first source warped into the target view), under
+    ``images/<panel>``; after every validation, ``images/val_image``, ``val_prediction``,
+    ``val_ground_truth`` and ``val_error`` of its first batch. Written to TensorBoard and wandb
+    loggers (others are skipped), on global rank 0 only. The extra forward pass runs
     on a forked RNG, so logging images never changes the trained weights.
 
     Args:

@@ -23,16 +23,7 @@ from mono.data.augment import prepare_batch
 from mono.module import DepthModel
 from mono.objective import ObjectiveConfig, ObjectiveDetail, ScaleDetail
 from mono.types import Batch, Views
-from mono.visualize import colorize
-
-# Winner colours: identity candidates (the pixel is masked) in greys, warped sources in colours.
-IDENTITY_COLOURS = {"black": 0.0, "grey": 0.45, "light grey": 0.75}
-WARPED_COLOURS = {
-    "blue": (0.12, 0.47, 0.71),
-    "orange": (1.0, 0.5, 0.05),
-    "green": (0.17, 0.63, 0.17),
-    "purple": (0.58, 0.4, 0.74),
-}
+from mono.visualize import colorize, winner_picture, winner_term_names
 
 
 def _cpu(value):
@@ -92,9 +83,8 @@ class Inspection:
     @property
     def term_names(self) -> list[str]:
         """Names of the candidates the per-pixel minimum chose from, in winner-index order."""
-        ids = ["mean"] if self.objective.avg_reprojection else self.source_ids
-        identity = [] if self.detail.identity is None else [f"identity {f}" for f in ids]
-        return identity + [f"warped {f}" for f in ids]
+        num_identity = 0 if self.detail.identity is None else self.detail.identity.shape[1]
+        return winner_term_names(self.source_ids, num_identity, self.objective.avg_reprojection)
 
     def masked_fraction(self, s: int = 0, region: Tensor | None = None) -> Tensor:
         """(B,) share of pixels the auto-mask switched off, within an optional (B, 1, H, W) region.
@@ -134,16 +124,10 @@ class Inspection:
         return {k: v.clamp(0, 1) for k, v in out.items()}
 
     def winner_picture(self, sample: int = 0, s: int = 0) -> tuple[str, Tensor]:
-        """(legend, (3, H, W) picture) of which candidate won each pixel's minimum."""
-        n_identity = 0 if self.detail.identity is None else len(self.term_names) // 2
-        colours = [(k, (v,) * 3) for k, v in IDENTITY_COLOURS.items()][:n_identity]
-        colours += list(WARPED_COLOURS.items())
-        if len(self.term_names) > len(colours):
-            raise ValueError(f"winner_picture: {len(self.term_names)} candidates, too many")
-        lut = torch.tensor([rgb for _, rgb in colours[: len(self.term_names)]])
-        picture = lut[self.winner(s)[sample, 0]].permute(2, 0, 1)
-        legend = ", ".join(f"{c}={n}" for (c, _), n in zip(colours, self.term_names, strict=False))
-        return legend, picture
+        """(legend, (3, H, W) picture) of which candidate won each pixel's minimum, in the
+        palette of the logged ``winner`` panel (:mod:`mono.visualize`)."""
+        legend, picture = winner_picture(self.winner(s)[sample : sample + 1], self.term_names)
+        return legend, picture[0]
 
     def disparity_panels(self, sample: int = 0) -> dict[str, Tensor]:
         """The disparity of every decoder scale of one sample, (3, h_s, w_s) each."""

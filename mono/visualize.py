@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -41,26 +42,76 @@ def colorize(
     return rgb.permute(0, 2, 1).reshape(b, 3, h, w)
 
 
-def label_picture(labels: Tensor, num_labels: int, cmap: str = "tab10") -> Tensor:
-    """(B, 1, H, W) integer labels -> (B, 3, H, W) categorical colours."""
-    lut = _lut(cmap).to(labels.device)
-    idx = (labels.long().clamp(0, num_labels - 1) * 255 // max(num_labels - 1, 1)).squeeze(1)
-    return lut[idx].permute(0, 3, 1, 2)
+# The winner of the per-pixel minimum, one palette for the logged panels and the notebooks:
+# identity (masked) candidates in greys, warped candidates in colours.
+IDENTITY_COLOURS = {"black": (0.0, 0.0, 0.0), "grey": (0.45,) * 3, "light grey": (0.75,) * 3}
+WARPED_COLOURS = {
+    "blue": (0.12, 0.47, 0.71),
+    "orange": (1.0, 0.5, 0.05),
+    "green": (0.17, 0.63, 0.17),
+    "purple": (0.58, 0.4, 0.74),
+}
+LEGEND_ROW = 12  # pixels per legend entry under a logged winner panel
+
+
+def winner_term_names(source_ids: list[str], num_identity: int, averaged: bool) -> list[str]:
+    """Names of the per-pixel minimum's candidates in winner-index order (identity first)."""
+    ids = ["mean"] if averaged else list(source_ids)
+    return [f"identity {f}" for f in ids][:num_identity] + [f"warped {f}" for f in ids]
+
+
+def winner_colours(term_names: list[str]) -> list[tuple[str, tuple[float, float, float]]]:
+    """(colour name, rgb) of each candidate of :func:`winner_term_names`."""
+    n_identity = sum(name.startswith("identity") for name in term_names)
+    greys, colours = list(IDENTITY_COLOURS.items()), list(WARPED_COLOURS.items())
+    if n_identity > len(greys) or len(term_names) - n_identity > len(colours):
+        raise ValueError(f"winner picture: {len(term_names)} candidates, too many to colour")
+    return greys[:n_identity] + colours[: len(term_names) - n_identity]
+
+
+def winner_picture(winner: Tensor, term_names: list[str]) -> tuple[str, Tensor]:
+    """(legend, (B, 3, H, W) picture) of a (B, 1, H, W) winner index map."""
+    colours = winner_colours(term_names)
+    lut = torch.tensor([rgb for _, rgb in colours], device=winner.device)
+    picture = lut[winner[:, 0].long()].permute(0, 3, 1, 2)
+    legend = ", ".join(f"{c}={n}" for (c, _), n in zip(colours, term_names, strict=True))
+    return legend, picture
+
+
+def with_legend(picture: Tensor, term_names: list[str]) -> Tensor:
+    """(B, 3, H, W) winner picture -> (B, 3, H + LEGEND_ROW * n, W) with a swatch and the name
+    of each candidate written beneath (TensorBoard and wandb show images without captions)."""
+    from PIL import Image, ImageDraw
+
+    colours = winner_colours(term_names)
+    strip = Image.new("RGB", (picture.shape[-1], LEGEND_ROW * len(colours)), "white")
+    draw = ImageDraw.Draw(strip)
+    for row, ((_, rgb), name) in enumerate(zip(colours, term_names, strict=True)):
+        top = row * LEGEND_ROW
+        fill = tuple(round(255 * c) for c in rgb)
+        draw.rectangle([1, top + 1, LEGEND_ROW - 2, top + LEGEND_ROW - 2], fill=fill)
+        draw.text((LEGEND_ROW + 2, top), name, fill="black")
+    legend = torch.from_numpy(np.asarray(strip).copy()).permute(2, 0, 1).float() / 255
+    legend = legend.to(picture.device).expand(picture.shape[0], -1, -1, -1)
+    return torch.cat([picture, legend], dim=2)
 
 
 def panels_from_detail(detail) -> dict[str, Tensor]:
-    """The standard panels of an :class:`mono.objective.ObjectiveDetail`, each (N, 3, H, W)."""
+    """The standard panels of an :class:`mono.objective.ObjectiveDetail`, each (N, 3, h, w):
+    the target, the disparity of every decoder scale, the auto-mask, the winner of the
+    per-pixel minimum with its legend, and the first source warped into the target view."""
     s0 = detail.scales[0]
-    n_terms = s0.reprojection.shape[1] + (
-        0 if detail.identity is None else detail.identity.shape[1]
-    )
-    return {
-        "target": detail.target.clamp(0, 1),
-        "disparity": colorize(s0.disp),
-        "automask": s0.result.automask.float().expand(-1, 3, -1, -1),
-        "winner": label_picture(s0.result.winner, n_terms),
-        "warped_source": s0.warped[:, 0].clamp(0, 1),
-    }
+    num_identity = 0 if detail.identity is None else detail.identity.shape[1]
+    averaged = s0.reprojection.shape[1] < len(detail.source_ids)
+    names = winner_term_names(detail.source_ids, num_identity, averaged)
+    _, winner = winner_picture(s0.result.winner, names)
+    panels = {"target": detail.target.clamp(0, 1), "disparity": colorize(s0.disp)}
+    for s, scale in enumerate(detail.scales[1:], start=1):
+        panels[f"disparity_scale{s}"] = colorize(scale.disp)
+    panels["automask"] = s0.result.automask.float().expand(-1, 3, -1, -1)
+    panels["winner"] = with_legend(winner, names)
+    panels["warped_source"] = s0.warped[:, 0].clamp(0, 1)
+    return panels
 
 
 ERROR_VMAX = 0.5  # abs-rel error shown at full colour in the validation error panel

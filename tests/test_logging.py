@@ -17,8 +17,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from mono.callbacks import ImageLogger, Throughput
 from mono.data.datamodule import KittiDataModule
 from mono.module import DepthModel
+from mono.visualize import LEGEND_ROW, winner_colours
 
-PANELS = ["automask", "disparity", "target", "warped_source", "winner"]
+PANELS = sorted(
+    ["automask", "disparity", "target", "warped_source", "winner"]
+    + [f"disparity_scale{s}" for s in (1, 2, 3)]
+)
 
 
 class RngCheckingImageLogger(ImageLogger):
@@ -96,6 +100,24 @@ def test_tensorboard_and_wandb_get_scalars_and_images(synthetic_root, tmp_path):
     assert np.ptp(picture.astype(int), axis=2).max() > 50  # magma: coloured, not grey
     mask = _decode(events.Images("images/automask")[-1])
     assert set(np.unique(mask)) <= {0, 255} and (mask == 255).any()  # binary, some pixels used
+    for s in (1, 2, 3):  # every decoder scale at its own size
+        coarse = _decode(events.Images(f"images/disparity_scale{s}")[-1])
+        assert coarse.shape[0] == 64 >> s and coarse.shape[1] >= 2 * (192 >> s)
+        assert np.ptp(coarse.astype(int), axis=2).max() > 50
+
+    # The winner panel: the picture in the shared palette, and its legend written beneath.
+    names = ["identity -1", "identity 1", "warped -1", "warped 1"]
+    palette = np.array([rgb for _, rgb in winner_colours(names)]) * 255
+    winner = _decode(events.Images("images/winner")[-1]).astype(int)
+    assert winner.shape[0] == 64 + LEGEND_ROW * len(names)
+    picture = winner[:64].reshape(-1, 3)
+    nearest = np.abs(picture[:, None] - palette.round()[None]).max(axis=2).min(axis=1)
+    assert nearest.max() <= 1  # every pixel is one of the four candidates' colours
+    for row, rgb in enumerate(palette.round()):  # each swatch has its candidate's colour
+        swatch = winner[64 + row * LEGEND_ROW + LEGEND_ROW // 2, LEGEND_ROW // 2]
+        assert np.abs(swatch - rgb).max() <= 1, (row, swatch, rgb)
+        text = winner[64 + row * LEGEND_ROW : 64 + (row + 1) * LEGEND_ROW, LEGEND_ROW + 2 : 96]
+        assert (text.sum(axis=2) < 200).any()  # dark letters of the name beside it
 
     # wandb (offline) stores each logged picture as a file in the run's media folder.
     media = {p.name.split("_")[0] for p in Path(run_dir).rglob("*.png")}
