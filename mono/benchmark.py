@@ -228,7 +228,10 @@ def run_benchmark(config: BenchmarkConfig) -> dict:
         num_layers=config.num_layers,
         pretrained=False,
         pose_model_type=config.pose_model_type,
+        channels_last=config.channels_last,
+        compile=config.compile,
     ).to(device)
+    model.setup("fit")
     model.train()
     loader_rate = loader_images_per_s(dm, max(config.steps, 2))
     optimizer = model.configure_optimizers()["optimizer"]

@@ -28,6 +28,7 @@ def _setting(result: dict) -> str:
         f"precision {c['precision']}, {c['device']} ({env['torch_threads']} torch threads), "
         f"{workers} worker{'s' if workers != 1 else ''}, {c['steps']} steps after "
         f"{c['warmup']} warm-up"
+        + "".join(f", {flag}" for flag in ("channels_last", "compile") if c.get(flag))
     )
 
 
@@ -136,6 +137,8 @@ class BenchmarkConfig:
     cache: str = "data/synthetic_tiny"
     depth: str = "auto"
     seed: int = 0
+    channels_last: bool = False
+    compile: bool = False
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -166,6 +169,14 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default=d.cache, help="where the tiny synthetic drives are rendered")
     p.add_argument("--depth", default=d.depth, help="ground truth the loader reads (as data.depth)")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--channels-last", action="store_true", help="networks in NHWC order (model.channels_last)"
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the networks (model.compile; compiles during the warm-up steps)",
+    )
     p.add_argument("--out", default=None, help="write every figure to this JSON file")
     p.add_argument("--compare", default=None, help="a previous --out JSON: print ratios to it")
 

@@ -143,3 +143,31 @@ def test_automask_warmup_trains_with_every_pixel_then_monodepth2s_loss(synthetic
 def test_automask_warmup_must_not_be_negative():
     with pytest.raises(ValueError, match=r"model.automask_warmup_steps=-1 must be >= 0"):
         DepthModel(height=H, width=W, pretrained=False, automask_warmup_steps=-1)
+
+
+def test_channels_last_gives_the_same_loss_and_gradients(synthetic_root):
+    batch = _views(synthetic_root)
+    results = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        model = DepthModel(height=H, width=W, pretrained=False, channels_last=channels_last)
+        conv = model.depth.encoder.encoder.conv1.weight
+        assert conv.is_contiguous(memory_format=torch.channels_last) == channels_last
+        torch.manual_seed(1)  # the same tie-break noise
+        terms, _ = _step(model, batch)
+        results.append((terms["loss"].detach(), conv.grad.clone()))
+    (loss_a, grad_a), (loss_b, grad_b) = results
+    torch.testing.assert_close(loss_b, loss_a, rtol=1e-5, atol=0)
+    torch.testing.assert_close(grad_b, grad_a, rtol=1e-3, atol=1e-6)
+
+
+def test_compile_compiles_each_network_in_place_once(monkeypatch):
+    # Compiling costs minutes: record the calls instead (nn.Module.compile keeps the names).
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: compiled.append(self))
+    model = DepthModel(height=H, width=W, pretrained=False, compile=True)
+    names = sorted(model.state_dict())
+    model.setup("fit")
+    model.setup("validate")
+    assert compiled == [model.depth, model.pose]
+    assert sorted(model.state_dict()) == names
