@@ -1,4 +1,4 @@
-"""Export trained networks for use elsewhere, and start training from Monodepth2 weights.
+"""Export trained networks for use elsewhere: plain tensors, TorchScript, ONNX, Monodepth2 folders.
 
 Formats (``mono export --format``), each written with a ``<file>.json`` that describes it:
 

@@ -107,16 +107,6 @@ class ObjectiveDetail:
     T_src_tgt: Tensor
     scales: list[ScaleDetail] = field(default_factory=list)
 
-    @property
-    def automask(self) -> Tensor:
-        """(B, 1, H, W) bool, True where the loss used the pixel (scale 0)."""
-        return self.scales[0].result.automask
-
-    @property
-    def winner(self) -> Tensor:
-        """(B, 1, H, W) index of the winning term at scale 0 (identity terms first)."""
-        return self.scales[0].result.winner
-
 
 def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(x.shape[-2:]) == tuple(size):

@@ -202,21 +202,13 @@ COMMANDS = {
 
 # ----------------------------------------------------------------------------- dispatch
 def _entry(name: str):
-    try:
-        module = importlib.import_module(TOOL_MODULES[name])
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, "COMMANDS", {}).get(name)
+    # A missing dependency of a tool surfaces as its own ImportError, naming the package.
+    return importlib.import_module(TOOL_MODULES[name]).COMMANDS[name]
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    entry = _entry(name)
-    if entry is not None:
-        entry[0](parser)
+    _entry(name)[0](parser)
 
 
 def run(ns: argparse.Namespace) -> None:
-    entry = _entry(ns.command)
-    if entry is None:
-        raise SystemExit(f"mono {ns.command}: not available in this version")
-    entry[1](ns)
+    _entry(ns.command)[1](ns)

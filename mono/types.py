@@ -18,7 +18,7 @@ Conventions, stated once for the whole package:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -100,7 +100,6 @@ class Views(_Movable):
         color: (B, F, 3, h, w) float in [0, 1], not colour-jittered: what the losses compare.
         color_aug: (B, F, 3, h, w) float in [0, 1], colour-jittered: what the networks see.
         K: (B, 3, 3) pixel intrinsics at (h, w).
-        K_inv: (B, 3, 3) inverse of ``K``.
         T_stereo: (B, 4, 4) ``T_src_tgt`` of the stereo partner.
         depth_gt: optional (B, 1, Hg, Wg) ground truth at its native size, 0 = invalid.
         sizes: (B, 2) native (height, width) of each sample (to crop ``depth_gt`` padding).
@@ -109,7 +108,6 @@ class Views(_Movable):
     color: Tensor
     color_aug: Tensor
     K: Tensor
-    K_inv: Tensor
     T_stereo: Tensor
     sizes: Tensor
     depth_gt: Tensor | None = None
@@ -125,29 +123,6 @@ class DepthOutput(_Movable):
     """
 
     disps: list[Tensor]
-
-
-@dataclass
-class PoseOutput(_Movable):
-    """Relative poses predicted for each source frame.
-
-    Attributes:
-        axisangle: (B, S, 3) axis-angle rotation per source frame.
-        translation: (B, S, 3) translation per source frame.
-        T_src_tgt: (B, S, 4, 4) transform mapping target-camera points into each source camera.
-    """
-
-    axisangle: Tensor
-    translation: Tensor
-    T_src_tgt: Tensor
-
-
-@dataclass
-class LossTerms:
-    """Named scalar loss terms; ``total`` is the weighted sum that is optimised."""
-
-    total: Tensor
-    terms: dict[str, Tensor] = field(default_factory=dict)
 
 
 def identity_pose(batch_size: int, device=None, dtype=torch.float32) -> Tensor:

@@ -85,7 +85,7 @@ def test_automask_covers_stationary_pair(drive):
     _, detail = view_synthesis_loss(
         ObjectiveConfig(), color, disps, T, K, ["-1", "1"], keep=True, generator=gen
     )
-    kept = detail.automask.float().mean()
+    kept = detail.scales[0].result.automask.float().mean()
     assert kept < 0.1, f"auto-mask kept {kept:.2f} of a static pair"
 
 
@@ -98,7 +98,7 @@ def test_automask_covers_car_moving_with_camera(drive):
     )
     car = torch.from_numpy(r_tgt.object_id == MOVING_CAR)
     assert car.sum() > 50, "the moving car must be visible in the chosen frame"
-    mask = detail.automask[0, 0]
+    mask = detail.scales[0].result.automask[0, 0]
     assert mask[car].float().mean() < 0.2  # masked out
     static = torch.from_numpy(r_tgt.object_id != SKY) & ~car
     assert mask[static].float().mean() > 0.5  # the moving scene is mostly kept
@@ -144,4 +144,4 @@ def test_detail_shapes_and_gradients():
     assert len(detail.scales) == 4
     assert detail.scales[3].warped.shape == (b, 2, 3, h, w)  # full-resolution multi-scale
     assert detail.identity.shape == (b, 2, h, w)
-    assert detail.winner.max() <= 3
+    assert detail.scales[0].result.winner.max() <= 3

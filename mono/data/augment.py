@@ -98,7 +98,7 @@ def prepare_batch(batch: Batch, height: int, width: int) -> Views:
 
     Returns:
         :class:`~mono.types.Views` with ``color`` / ``color_aug`` (B, F, 3, height, width) in
-        [0, 1], pixel ``K`` at (height, width) and its inverse; ``T_stereo``, ``depth_gt`` and
+        [0, 1], pixel ``K`` at (height, width); ``T_stereo``, ``depth_gt`` and
         ``sizes`` passed through.
     """
     color = resize_frames(batch.images, batch.sizes, height, width)
@@ -107,7 +107,6 @@ def prepare_batch(batch: Batch, height: int, width: int) -> Views:
         color=color,
         color_aug=color_jitter(color, batch.jitter),
         K=K,
-        K_inv=torch.linalg.inv(K),
         T_stereo=batch.T_stereo,
         sizes=batch.sizes,
         depth_gt=batch.depth_gt,

@@ -12,7 +12,6 @@ Modules: ``synth_scene`` (layout, camera path, ray casting), ``synth_texture`` (
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -35,7 +34,6 @@ __all__ = [
     "make_drives",
     "render_frame",
     "write_dataset",
-    "main",
     "SKY",
     "ROAD",
     "FACADE",
@@ -238,19 +236,3 @@ def write_dataset(
     tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, marker)  # written last: a dataset without it is incomplete
     return root
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m mono.data.synth --out DIR [--seed N] [--preset tiny|default]``."""
-    parser = argparse.ArgumentParser(prog="mono synth", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, type=Path, help="dataset root to write")
-    parser.add_argument("--seed", type=int, default=0, help="seed of layouts and paths")
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    root = write_dataset(args.out, seed=args.seed, preset=args.preset, verbose=True)
-    print(f"synth: dataset ready at {root} ({time.perf_counter() - start:.1f} s)")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""Depth losses against ground truth (issue 7), for supervised or semi-supervised training.
+"""Depth losses against ground truth, for supervised and hybrid (semi-supervised) training.
 
 Every loss takes ``(pred, gt, valid)``, all (B, 1, H, W) at one size, with ``valid`` a bool mask
 of the ground-truth pixels to use. Each term is averaged over the valid pixels of an image and

@@ -58,11 +58,10 @@ def test_constant_images_stay_constant_after_resize():
     assert torch.all(color[:, 0] == 0.0) and torch.all(color[:, 1] == 1.0)
 
 
-def test_pixel_intrinsics_and_inverse():
+def test_pixel_intrinsics_at_the_network_size():
     views = prepare_batch(_batch(_random_images()), 32, 64)
     expected = torch.tensor([[32.0, 0.0, 16.0], [0.0, 32.0, 24.0], [0.0, 0.0, 1.0]])
     assert torch.allclose(views.K, expected.expand(2, 3, 3))
-    assert torch.allclose(views.K_inv @ views.K, torch.eye(3).expand(2, 3, 3), atol=1e-6)
 
 
 def test_padding_never_leaks_into_a_smaller_sample():
