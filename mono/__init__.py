@@ -3,8 +3,9 @@
 Dependency rule (data flows top to bottom; a module imports mono modules of its own layer or
 of the layers above it, never below; ``tests/test_layers.py`` checks every import):
 
-    types, progress, model_zoo              typed containers (torch only); progress bars and
-                                              published weights by name (neither imports torch)
+    types, progress, model_zoo,             typed containers (torch only); progress bars,
+      config_files                            published weights by name, config files with
+                                              bases (none of the three imports torch)
     geometry, losses, metrics, visualize    pure functions (torch + kornia; numpy, matplotlib)
     nets/                                   depth and pose networks (torch + torchvision)
     data/                                   layouts (KITTI raw, KITTI odometry, videos;

@@ -193,6 +193,15 @@ def main(argv: list[str] | None = None) -> None:
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:
+        from mono.config_files import ConfigFileError, expand_config_args
+
+        try:
+            expanded = expand_config_args(argv)
+        except ConfigFileError as err:
+            raise SystemExit(f"mono {argv[0]}: error: {err}") from None
+        if from_command_line and expanded != argv:
+            sys.argv[1:] = expanded  # LightningCLI reads the command line itself (see below)
+        argv = expanded
         _configure_threads()
         # LightningCLI reads sys.argv itself when run from the shell (it warns when given both).
         try:

@@ -47,7 +47,7 @@ def _views(depth_gt, sizes=None, height=H, width=W):
     K = torch.eye(3).expand(b, 3, 3).clone()
     if sizes is None:
         sizes = torch.tensor([list(depth_gt.shape[-2:])] * b)
-    return Views(color, color, K, K, torch.eye(4).expand(b, 4, 4), sizes, depth_gt)
+    return Views(color, color, K, torch.eye(4).expand(b, 4, 4), sizes, depth_gt)
 
 
 # ------------------------------------------------------------------------------ supervised

@@ -145,10 +145,9 @@ def _needed_by(need: _Need) -> str:
 
 
 def _data_options(config: str | Path, overrides: dict) -> dict:
-    import yaml
+    from mono.config_files import load_config
 
-    with open(config) as f:
-        data = (yaml.safe_load(f) or {}).get("data") or {}
+    data = load_config(config).get("data") or {}
     data = dict(data.get("init_args", data))
     data.update({k: v for k, v in overrides.items() if v is not None})
     if "root" not in data:
