@@ -85,7 +85,13 @@ def timed_loss(model, views, clock: PhaseClock) -> dict[str, Tensor]:
     T = model.predict_poses(views, per_frame_feats)
     clock.lap("pose_forward")
     terms, _ = view_synthesis_loss(
-        model.objective, views.color, depth_out.disps, T, views.K, model.source_ids, masks=masks
+        model.objective,
+        views.color,
+        depth_out.disps,
+        T,
+        model.warping_K(views),
+        model.source_ids,
+        masks=masks,
     )
     clock.lap("loss")
     return terms

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from mono.data.calib import MONODEPTH2_BASELINE, STEREO_SCALE_FACTOR, metric_scale
 from mono.nets import DepthNet, PoseNet, build_depth_net
+from mono.nets.intrinsics import learned_K_from_state
 from mono.nets.monodepth2_format import (
     ENCODER_META_KEYS,
     load_monodepth2,
@@ -49,6 +51,8 @@ class LoadedNetworks:
             :func:`mono.data.calib.metric_scale`.
         source: the file or folder they came from.
         hparams: every stored hyper-parameter (empty for Monodepth2 weights).
+        learned_K: (3, 3) normalised K of a model trained with ``model.learn_intrinsics``, else
+            None.
     """
 
     depth: nn.Module
@@ -61,6 +65,7 @@ class LoadedNetworks:
     metric_scale: float | None = None
     source: str = ""
     hparams: dict = field(default_factory=dict)
+    learned_K: np.ndarray | None = None
 
     @property
     def stereo_trained(self) -> bool:
@@ -243,6 +248,7 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
         metric_scale=checkpoint_metric_scale(hp, source),
         source=str(source),
         hparams=hp,
+        learned_K=learned_K_from_state(ckpt["state_dict"]),
     )
 
 

@@ -119,7 +119,7 @@ def _image_spec(name: str, height: int, width: int, channels: int = 3) -> dict[s
 
 
 def _meta(nets: LoadedNetworks) -> dict[str, Any]:
-    return {
+    meta = {
         "height": nets.height,
         "width": nets.width,
         "normalisation": {"mean": INPUT_MEAN, "std": INPUT_STD, "applied": "inside the network"},
@@ -130,6 +130,13 @@ def _meta(nets: LoadedNetworks) -> dict[str, Any]:
         "metric_scale": nets.metric_scale,
         "source": nets.source,
     }
+    if nets.learned_K is not None:
+        K = nets.learned_K
+        meta["learned_intrinsics"] = {
+            "fx": float(K[0, 0]), "fy": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2]),
+            "units": "normalised: fx, cx by the image width; fy, cy by its height",
+        }  # fmt: skip
+    return meta
 
 
 def _in_metres(scale: float | None) -> str:

@@ -28,6 +28,7 @@ from mono.nets import (
     POSE_KINDS,
     DepthDecoder,
     DepthNetName,
+    LearnedIntrinsics,
     PoseKind,
     PoseNet,
     build_depth_net,
@@ -115,6 +116,15 @@ class DepthModel(pl.LightningModule):
         compile: ``torch.compile`` the depth and pose networks when training, validating or
             testing starts (minutes of compilation per input shape, then faster steps on a
             GPU; the checkpoint's keys do not change). Default False.
+        learn_intrinsics: warp with a camera learned through the view-synthesis loss (Gordon
+            et al. 2019) instead of the batch's K, for videos without intrinsics: one camera
+            (normalised fx, fy, cx, cy, :class:`mono.nets.LearnedIntrinsics`) shared by every
+            sequence, so train on videos from one camera. It is logged every step
+            (``train/fx_norm`` ...), saved in the checkpoint and used by ``mono predict
+            --point-cloud``. Not for ``training_mode='supervised'`` (nothing warps). Default
+            False.
+        initial_hfov_deg: horizontal field of view, in degrees, the learned camera starts from
+            (square pixels, principal point at the centre). Default 60.
     """
 
     def __init__(
@@ -152,6 +162,8 @@ class DepthModel(pl.LightningModule):
         automask_warmup_steps: int = 0,
         channels_last: bool = False,
         compile: bool = False,
+        learn_intrinsics: bool = False,
+        initial_hfov_deg: float = 60.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -243,6 +255,14 @@ class DepthModel(pl.LightningModule):
             if predictive_mask and self.self_supervised
             else None
         )
+        if learn_intrinsics and not self.self_supervised:
+            raise ValueError(
+                "model.learn_intrinsics needs training_mode 'self_supervised' or 'hybrid': "
+                "supervised training does not warp"
+            )
+        self.intrinsics = (
+            LearnedIntrinsics(height, width, initial_hfov_deg) if learn_intrinsics else None
+        )
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -320,6 +340,13 @@ class DepthModel(pl.LightningModule):
             T["s"] = views.T_stereo
         return torch.stack([T[f] for f in self.source_ids], dim=1)
 
+    def warping_K(self, views: Views) -> Tensor:
+        """(B, 3, 3) pixel K the objective warps with: the learned camera's, else the batch's."""
+        if self.intrinsics is None:
+            return views.K
+        b, _, _, h, w = views.color.shape
+        return self.intrinsics(b, h, w, flip=views.flip)
+
     def compute_loss(self, views: Views, keep: bool = False, automask: bool = True):
         """All loss terms for a prepared batch; ``keep`` also returns the objective's detail.
         ``automask=False`` turns auto-masking off for this batch (the warm-up of training)."""
@@ -340,7 +367,7 @@ class DepthModel(pl.LightningModule):
                 views.color,
                 depth_out.disps,
                 T,
-                views.K,
+                self.warping_K(views),
                 self.source_ids,
                 masks=masks,
                 keep=keep,
@@ -387,6 +414,9 @@ class DepthModel(pl.LightningModule):
         bs = views.color.shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=bs)
         self.log("loss", terms["loss"].detach(), prog_bar=True, logger=False, batch_size=bs)
+        if self.intrinsics is not None:
+            camera = {f"train/{k}": v for k, v in self.intrinsics.describe().items()}
+            self.log_dict(camera, batch_size=bs)
         return terms["loss"]
 
     def _depth_metrics(self, views: Views, stage: str) -> None:

@@ -61,9 +61,19 @@ def training_intrinsics(weights: str | Path, datamodule_hparams: dict) -> tuple[
 
 
 def choose_intrinsics(
-    given: tuple[float | None, ...], weights: str | Path, datamodule_hparams: dict
+    given: tuple[float | None, ...],
+    weights: str | Path,
+    datamodule_hparams: dict,
+    learned: np.ndarray | None = None,
 ) -> CameraIntrinsics:
-    """``--fx --fy --cx --cy`` when given, else the model's training K, else the KITTI average.
+    """``--fx --fy --cx --cy`` when given, else the model's learned camera, else its training
+    K, else the KITTI average.
+
+    Args:
+        given: ``(fx, fy, cx, cy)`` normalised, all None when not given.
+        weights: the checkpoint or weights folder (named in the description).
+        datamodule_hparams: the checkpoint's ``datamodule_hyper_parameters``.
+        learned: (3, 3) normalised K the model learned (``LoadedNetworks.learned_K``), or None.
 
     Raises:
         ValueError: only some of the four were given, or a focal length is not positive.
@@ -76,6 +86,10 @@ def choose_intrinsics(
             raise ValueError(f"--fx {fx:g} --fy {fy:g}: focal lengths must be positive")
         K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], np.float32)
         return CameraIntrinsics(K, "from --fx/--fy/--cx/--cy")
+    if learned is not None:
+        return CameraIntrinsics(
+            np.asarray(learned, np.float32), f"the learned intrinsics of {weights}"
+        )
     known, why = training_intrinsics(weights, datamodule_hparams)
     if known:
         return kitti_intrinsics(f"the model's training intrinsics ({why})")

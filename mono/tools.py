@@ -147,7 +147,7 @@ def _run_predict(ns: argparse.Namespace) -> list:
             stored = read_checkpoint(source) if ns.ckpt else {}
             given = (ns.fx, ns.fy, ns.cx, ns.cy)
             intrinsics = choose_intrinsics(
-                given, source, stored.get("datamodule_hyper_parameters", {})
+                given, source, stored.get("datamodule_hyper_parameters", {}), nets.learned_K
             )
             print(f"point clouds: intrinsics {intrinsics.describe()}")
         if ns.scale is not None and nets.metric_scale is not None:

@@ -103,6 +103,8 @@ class Views(_Movable):
         T_stereo: (B, 4, 4) ``T_src_tgt`` of the stereo partner.
         depth_gt: optional (B, 1, Hg, Wg) ground truth at its native size, 0 = invalid.
         sizes: (B, 2) native (height, width) of each sample (to crop ``depth_gt`` padding).
+        flip: optional (B,) bool, samples mirrored horizontally (a learned camera mirrors its
+            principal point for them, as ``K`` already is).
     """
 
     color: Tensor
@@ -111,6 +113,7 @@ class Views(_Movable):
     T_stereo: Tensor
     sizes: Tensor
     depth_gt: Tensor | None = None
+    flip: Tensor | None = None
 
 
 @dataclass

@@ -98,8 +98,8 @@ def prepare_batch(batch: Batch, height: int, width: int) -> Views:
 
     Returns:
         :class:`~mono.types.Views` with ``color`` / ``color_aug`` (B, F, 3, height, width) in
-        [0, 1], pixel ``K`` at (height, width); ``T_stereo``, ``depth_gt`` and
-        ``sizes`` passed through.
+        [0, 1], pixel ``K`` at (height, width); ``T_stereo``, ``depth_gt``, ``sizes`` and
+        ``flip`` passed through.
     """
     color = resize_frames(batch.images, batch.sizes, height, width)
     K = scale_intrinsics(batch.K.float(), height, width)
@@ -110,4 +110,5 @@ def prepare_batch(batch: Batch, height: int, width: int) -> Views:
         T_stereo=batch.T_stereo,
         sizes=batch.sizes,
         depth_gt=batch.depth_gt,
+        flip=batch.flip,
     )

@@ -1,6 +1,7 @@
 """Networks: Monodepth2's ResNet depth and pose networks and Eigen et al.'s coarse/fine net.
 
-Only torch and torchvision are imported here. Depth networks are built by name through
+Only torch and torchvision are imported here (and :mod:`mono.geometry` by the learned camera
+of ``intrinsics.py``). Depth networks are built by name through
 :func:`build_depth_net`; every depth network maps an image (B, 3, H, W) in [0, 1] to a
 :class:`mono.types.DepthOutput` of sigmoid disparities, finest first.
 """
@@ -14,6 +15,7 @@ from torch import nn
 from mono.nets.depth_decoder import DepthDecoder
 from mono.nets.depth_net import DepthNet, check_input_size
 from mono.nets.eigen import EigenCoarseFine
+from mono.nets.intrinsics import LearnedIntrinsics
 from mono.nets.pose import POSE_KINDS, PoseCNN, PoseDecoder, PoseKind, PoseNet
 from mono.nets.resnet_encoder import ResnetEncoder
 
@@ -47,6 +49,7 @@ __all__ = [
     "DepthDecoder",
     "DepthNet",
     "EigenCoarseFine",
+    "LearnedIntrinsics",
     "PoseCNN",
     "PoseDecoder",
     "PoseKind",
