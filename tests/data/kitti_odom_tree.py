@@ -8,10 +8,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from video_tree import synthetic_drives
-
 from mono.data import calib
 from mono.data.synth_drive import DATE
+from mono.data.synth_video import synthetic_drives
 
 # Synthetic drive (train, train, val, test) -> odometry sequence; the test drive plays 09.
 SEQUENCES = (0, 1, 2, 9)

@@ -9,12 +9,12 @@ import pytest
 import torch
 from kitti_odom_tree import write_kitti_odom_tree
 from PIL import Image
-from video_tree import synthetic_drives
 
 from mono.data.calib import MONODEPTH2_K
 from mono.data.datamodule import KittiDataModule
 from mono.data.kitti_odom import KittiOdomDataset
 from mono.data.splits import SPLITS_DIR, SplitEntry, read_split
+from mono.data.synth_video import synthetic_drives
 from mono.evaluation import pose
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from video_tree import drive_frames, pixel_K, synthetic_drives, write_k_file, write_video_tree
 
 from mono.data.datamodule import KittiDataModule
 from mono.data.intrinsics_file import (
@@ -18,6 +17,13 @@ from mono.data.intrinsics_file import (
     crop_box,
     cropped_intrinsics,
     read_intrinsics_file,
+)
+from mono.data.synth_video import (
+    drive_frames,
+    pixel_K,
+    synthetic_drives,
+    write_k_file,
+    write_video_tree,
 )
 from mono.data.video import VideoDataset, split_sequences
 from mono.data.video_source import VideoDataError, decode_video, discover_sequences

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from video_tree import pixel_K, write_video_tree
 
 import mono.module
 from mono.cli import main
+from mono.data.synth_video import pixel_K, write_video_tree
 
 pytestmark = pytest.mark.slow
 
