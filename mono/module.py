@@ -125,6 +125,11 @@ class DepthModel(pl.LightningModule):
             False.
         initial_hfov_deg: horizontal field of view, in degrees, the learned camera starts from
             (square pixels, principal point at the centre). Default 60.
+        intrinsics_square_pixels: the learned camera has one focal length in pixels for both
+            axes (fy follows fx), else two. Default True.
+        intrinsics_lr_scale: the learned camera's learning rate as a multiple of ``lr``: its
+            four numbers need far fewer steps than the networks' weights to move from a guessed
+            field of view to the true one. Default 10.
     """
 
     def __init__(
@@ -164,6 +169,8 @@ class DepthModel(pl.LightningModule):
         compile: bool = False,
         learn_intrinsics: bool = False,
         initial_hfov_deg: float = 60.0,
+        intrinsics_square_pixels: bool = True,
+        intrinsics_lr_scale: float = 10.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -261,7 +268,9 @@ class DepthModel(pl.LightningModule):
                 "supervised training does not warp"
             )
         self.intrinsics = (
-            LearnedIntrinsics(height, width, initial_hfov_deg) if learn_intrinsics else None
+            LearnedIntrinsics(height, width, initial_hfov_deg, intrinsics_square_pixels)
+            if learn_intrinsics
+            else None
         )
         if channels_last:
             self.to(memory_format=torch.channels_last)
@@ -345,7 +354,7 @@ class DepthModel(pl.LightningModule):
         if self.intrinsics is None:
             return views.K
         b, _, _, h, w = views.color.shape
-        return self.intrinsics(b, h, w, flip=views.flip)
+        return self.intrinsics(b, h, w, flip=views.flip, sizes=views.sizes)
 
     def compute_loss(self, views: Views, keep: bool = False, automask: bool = True):
         """All loss terms for a prepared batch; ``keep`` also returns the objective's detail.
@@ -483,10 +492,15 @@ class DepthModel(pl.LightningModule):
     def configure_optimizers(self):
         # The fused kernel does the same update in one pass (2x faster than the default on
         # CPU, measured with `mono benchmark`); devices without one take the default.
+        camera = [] if self.intrinsics is None else list(self.intrinsics.parameters())
+        groups = [{"params": [p for p in self.parameters() if all(p is not c for c in camera)]}]
+        if camera:
+            lr = self.hparams.lr * self.hparams.intrinsics_lr_scale
+            groups.append({"params": camera, "lr": lr})
         try:
-            optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, fused=True)
+            optimizer = torch.optim.Adam(groups, lr=self.hparams.lr, fused=True)
         except (RuntimeError, ValueError):
-            optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+            optimizer = torch.optim.Adam(groups, lr=self.hparams.lr)
         scheduler = torch.optim.lr_scheduler.StepLR(
             optimizer,
             step_size=self.hparams.scheduler_step_size,

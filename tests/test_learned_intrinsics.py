@@ -61,6 +61,16 @@ def test_a_mirrored_sample_mirrors_the_principal_point():
     assert K[0, 1, 2].item() == K[1, 1, 2].item() == pytest.approx(0.6 * H)
 
 
+def test_the_camera_learns_at_its_own_rate(synthetic_root):
+    model = DepthModel(height=H, width=W, pretrained=False, learn_intrinsics=True, lr=2e-4)
+    groups = model.configure_optimizers()["optimizer"].param_groups
+    camera = {id(p) for p in model.intrinsics.parameters()}
+    assert [g["lr"] for g in groups] == [2e-4, pytest.approx(2e-3)]  # intrinsics_lr_scale 10
+    assert {id(p) for p in groups[1]["params"]} == camera
+    assert not camera & {id(p) for p in groups[0]["params"]}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
 def test_option_errors_name_the_option():
     with pytest.raises(ValueError, match=r"^model.initial_hfov_deg=180 must be in \(0, 180\)"):
         DepthModel(height=H, width=W, pretrained=False, learn_intrinsics=True, initial_hfov_deg=180)
@@ -115,8 +125,8 @@ def test_the_loss_identifies_the_focal_length_on_the_synthetic_drives(synthetic_
     """With true depth and motion, only the camera is optimised, from a wrong field of view.
 
     The drives turn (yaw) but never pitch, and forward motion moves pixels independently of the
-    focal length: fx is identified, fy is not (it stays near its start), so only fx and the
-    principal point are checked.
+    focal length: the loss identifies fx, and fy follows it through the square pixels of the
+    recorded frames (1242x375, squeezed to 192x64), which the batch's native sizes give.
     """
     views, disp, T = _truth_batch(synthetic_root)
     cfg = ObjectiveConfig(disparity_smoothness=0.0)
@@ -125,13 +135,14 @@ def test_the_loss_identifies_the_focal_length_on_the_synthetic_drives(synthetic_
     assert abs(camera.describe()["fx_norm"] / true_fx - 1) > 0.1
     optimiser = torch.optim.Adam(camera.parameters(), lr=0.03)
     for _ in range(120):
-        K = camera(disp.shape[0], H, W)
+        K = camera(disp.shape[0], H, W, sizes=views.sizes)
         terms, _ = view_synthesis_loss(cfg, views.color, [disp], T, K, ["-1", "1"])
         optimiser.zero_grad()
         terms["loss"].backward()
         optimiser.step()
     learned = camera.describe()
     assert learned["fx_norm"] == pytest.approx(true_fx, rel=0.05)
+    assert learned["fy_norm"] == pytest.approx(float(MONODEPTH2_K[1, 1]), rel=0.05)
     assert learned["cx_norm"] == pytest.approx(0.5, abs=0.01)
     assert learned["cy_norm"] == pytest.approx(0.5, abs=0.01)
 
