@@ -11,7 +11,7 @@ speed scores about 0), ``rot`` the mean predicted rotation angle beside the true
 The escape step of a seed is its first evaluation below half the constant-depth baseline.
 
     python scripts/convergence.py --steps 600 --every 100 --seeds 0 1 2
-    python scripts/convergence.py --steps 600 --every 100 --seeds 0 1 2 --set pose_warmup_steps=0
+    python scripts/convergence.py --steps 600 --every 100 --seeds 0 1 2 --set automask_warmup_steps=200
 
 ``--set key=value`` overrides any DepthModel option (repeatable): the ablations of
 docs/convergence.md are each one ``--set``.
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a DepthModel option (JSON value), e.g. lr=1e-4 or pose_warmup_steps=0",
+        help="a DepthModel option (JSON value), e.g. lr=1e-4 or automask_warmup_steps=200",
     )
     p.add_argument("--out", type=Path, help="write every evaluation to this JSON file")
     return p

@@ -8,7 +8,8 @@ pixels at the training size, beside the drives' true ones, with the held-out tes
 median-scaled abs_rel (as validation scores it) and the constant-depth baseline's.
 
 The drives turn but never pitch, and forward motion moves pixels independently of the focal
-length: expect fx to be learned and fy to stay near its start (tests/test_learned_intrinsics.py).
+length: the loss teaches fx, and fy follows it through the square pixels of the recorded frames
+(``model.intrinsics_square_pixels``, the default; tests/test_learned_intrinsics.py).
 
     python scripts/learned_intrinsics.py --steps 3000 --every 250 --initial-hfov 60
     python scripts/learned_intrinsics.py --steps 20 --every 10 --preset tiny --batch-size 4
