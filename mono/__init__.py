@@ -12,7 +12,8 @@ of the layers above it, never below; ``tests/test_layers.py`` checks every impor
                                               registry.py) + synthetic drives -> Sample -> Batch
     objective, checkpoint                   the view-synthesis loss; networks read back
     module, callbacks, checkpointing,       training: the LightningModule, its callbacks, runs
-      stopping, benchmark(_report), inspect   that survive, timing and inspection of the loss
+      stopping, rng_state,                    that survive (random states included), timing
+      benchmark(_report), inspect             and inspection of the loss
     evaluation/, export, predict, tools     user-facing tools (no Lightning)
     cli                                     the `mono` command; nothing imports it
 

@@ -74,7 +74,7 @@ class ImageLogger(pl.Callback):
             return
         if not trainer.loggers or getattr(batch, "depth_gt", None) is None:
             return
-        from mono.module import resize_into_padding
+        from mono.metrics import resize_into_padding
 
         views = _first(batch, min(self.max_images, batch.color.shape[0]))
         with torch.no_grad():

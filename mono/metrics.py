@@ -232,3 +232,22 @@ def constant_depth_baseline(
     del median_scaling
     ones = torch.ones(gt_depth.shape[0], 1, 1, 1, dtype=torch.float32, device=gt_depth.device)
     return batch_depth_metrics(ones, gt_depth, sizes, crop, True, 1.0, min_depth, max_depth, valid)
+
+
+def resize_into_padding(depth: Tensor, sizes: Tensor, padded: tuple[int, int]) -> Tensor:
+    """Predictions laid out like zero-padded native-size ground truth.
+
+    Args:
+        depth: (B, 1, h, w) predicted depth at the network size.
+        sizes: (B, 2) native (height, width) of each sample's ground truth.
+        padded: (Hg, Wg) size of the padded ground-truth batch.
+
+    Returns:
+        (B, 1, Hg, Wg): each sample resized bilinearly (``align_corners=False``) to its native
+        size at the top left, 1 in the padding (masked out by the zero ground truth there).
+    """
+    out = []
+    for i, (h, w) in enumerate(sizes.tolist()):
+        x = F.interpolate(depth[i : i + 1], size=(h, w), mode="bilinear", align_corners=False)
+        out.append(F.pad(x, (0, padded[1] - w, 0, padded[0] - h), value=1.0))
+    return torch.cat(out)

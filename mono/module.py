@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 from typing import Literal
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from mono.data.augment import prepare_batch
@@ -22,7 +19,7 @@ from mono.data.calib import MONODEPTH2_BASELINE, metric_scale
 from mono.data.kitti import FrameId, parse_frame_ids
 from mono.geometry import disp_to_depth, pose_vec_to_mat
 from mono.losses import SUPERVISED_LOSSES
-from mono.metrics import batch_depth_metrics, constant_depth_baseline
+from mono.metrics import batch_depth_metrics, constant_depth_baseline, resize_into_padding
 from mono.nets import (
     DEPTH_NETS,
     POSE_KINDS,
@@ -35,6 +32,7 @@ from mono.nets import (
     check_input_size,
 )
 from mono.objective import ObjectiveConfig, ObjectiveDetail, view_synthesis_loss
+from mono.rng_state import rng_states, set_rng_states
 from mono.types import Batch, DepthOutput, Views
 
 TrainingMode = Literal["self_supervised", "supervised", "hybrid"]
@@ -522,62 +520,3 @@ class DepthModel(pl.LightningModule):
         resuming_fit = self._trainer is not None and self._trainer.state.fn == "fit"
         if resuming_fit and "rng_states" in checkpoint:
             set_rng_states(checkpoint["rng_states"])
-
-
-def rng_states() -> dict:
-    """The global torch, CUDA (if initialised), numpy and Python RNG states, as plain types
-    that ``torch.load(weights_only=True)`` accepts."""
-    _, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
-    version, state, gauss = random.getstate()
-    states = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "python": {"version": version, "state": list(state), "gauss": gauss},
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: dict) -> None:
-    """Restore what :func:`rng_states` captured (CUDA only with the same number of devices)."""
-    torch.set_rng_state(states["torch"])
-    n = states["numpy"]
-    np.random.set_state(  # noqa: NPY002 (the legacy global state is what code may use)
-        (
-            "MT19937",
-            n["keys"].numpy().astype(np.uint32),
-            n["pos"],
-            n["has_gauss"],
-            n["cached_gaussian"],
-        )
-    )
-    p = states["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-    cuda = states.get("cuda")
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
-
-
-def resize_into_padding(depth: Tensor, sizes: Tensor, padded: tuple[int, int]) -> Tensor:
-    """Predictions laid out like zero-padded native-size ground truth.
-
-    Args:
-        depth: (B, 1, h, w) predicted depth at the network size.
-        sizes: (B, 2) native (height, width) of each sample's ground truth.
-        padded: (Hg, Wg) size of the padded ground-truth batch.
-
-    Returns:
-        (B, 1, Hg, Wg): each sample resized bilinearly (``align_corners=False``) to its native
-        size at the top left, 1 in the padding (masked out by the zero ground truth there).
-    """
-    out = []
-    for i, (h, w) in enumerate(sizes.tolist()):
-        x = F.interpolate(depth[i : i + 1], size=(h, w), mode="bilinear", align_corners=False)
-        out.append(F.pad(x, (0, padded[1] - w, 0, padded[0] - h), value=1.0))
-    return torch.cat(out)

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
         "mono.callbacks",
         "mono.checkpointing",
         "mono.stopping",
+        "mono.rng_state",
         "mono.benchmark",
         "mono.benchmark_report",
         "mono.inspect",

@@ -19,7 +19,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from mono.callbacks import AtomicCheckpointIO, with_atomic_checkpoint_io
 from mono.checkpoint import CheckpointError
-from mono.module import rng_states, set_rng_states
+from mono.rng_state import rng_states, set_rng_states
 
 
 class Unpicklable:
