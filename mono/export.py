@@ -70,10 +70,7 @@ class PoseModel(nn.Module):
         self.depth_encoder = depth_encoder if pose_net.kind == "shared" else None
 
     def forward(self, frame_a: Tensor, frame_b: Tensor) -> tuple[Tensor, Tensor]:
-        if self.depth_encoder is None:
-            return self.pose(frame_a, frame_b)
-        feats_a, feats_b = self.depth_encoder(frame_a)[-1], self.depth_encoder(frame_b)[-1]
-        return self.pose(frame_a, frame_b, feats_a, feats_b)
+        return self.pose(frame_a, frame_b, encode=self.depth_encoder)
 
 
 class EncoderFeatures(nn.Module):

@@ -17,7 +17,7 @@ from torch import Tensor
 from mono.data.augment import prepare_batch
 from mono.data.calib import MONODEPTH2_BASELINE, metric_scale
 from mono.data.kitti import FrameId, parse_frame_ids
-from mono.geometry import disp_to_depth, pose_vec_to_mat
+from mono.geometry import disp_to_depth
 from mono.losses import SUPERVISED_LOSSES
 from mono.metrics import batch_depth_metrics, constant_depth_baseline, resize_into_padding
 from mono.nets import (
@@ -319,30 +319,24 @@ class DepthModel(pl.LightningModule):
         return self.depth(views.color_aug[:, 0]), None, None
 
     def predict_poses(self, views: Views, per_frame_feats=None) -> Tensor:
-        """(B, S, 4, 4) T_src_tgt for every source frame; pairs are fed in temporal order.
+        """(B, S, 4, 4) T_src_tgt for every source frame (:meth:`PoseNet.transforms` orders,
+        inverts and routes); the stereo partner's is the batch's known ``T_stereo``.
 
-        All temporal pairs of the batch go through the pose network in one call. With the
-        'shared' pose network, ``per_frame_feats`` are the depth encoder's features of every
-        frame (each (B, F, C, h, w)); only the deepest level is used.
+        With the 'shared' pose network, ``per_frame_feats`` are the depth encoder's features of
+        every frame (each (B, F, C, h, w)); only the deepest level is used.
         """
-        b = views.color.shape[0]
         T = {}
         if self.temporal_ids:
-            pairs = []
-            for f in self.temporal_ids:
-                i = self.frame_ids.index(f)
-                pairs.append((i, 0) if int(f) < 0 else (0, i))
-            first = torch.cat([views.color_aug[:, a] for a, _ in pairs])
-            second = torch.cat([views.color_aug[:, c] for _, c in pairs])
-            feats_a = feats_b = None
-            if per_frame_feats is not None:
-                deepest = per_frame_feats[-1]
-                feats_a = torch.cat([deepest[:, a] for a, _ in pairs])
-                feats_b = torch.cat([deepest[:, c] for _, c in pairs])
-            axisangle, translation = self.pose(first, second, feats_a, feats_b)
-            for j, f in enumerate(self.temporal_ids):
-                sl = slice(j * b, (j + 1) * b)
-                T[f] = pose_vec_to_mat(axisangle[sl], translation[sl], invert=int(f) < 0)
+            index = [self.frame_ids.index(f) for f in self.temporal_ids]
+            deepest = None if per_frame_feats is None else per_frame_feats[-1]
+            poses = self.pose.transforms(
+                views.color_aug[:, 0],
+                [views.color_aug[:, i] for i in index],
+                [int(f) for f in self.temporal_ids],
+                target_features=None if deepest is None else deepest[:, 0],
+                source_features=None if deepest is None else [deepest[:, i] for i in index],
+            )
+            T.update(zip(self.temporal_ids, poses.unbind(1), strict=True))
         if "s" in self.source_ids:
             T["s"] = views.T_stereo
         return torch.stack([T[f] for f in self.source_ids], dim=1)

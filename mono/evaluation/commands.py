@@ -39,7 +39,7 @@ from mono.evaluation.pose import (
     odometry_frames,
     raw_drive_frames,
 )
-from mono.geometry import disp_to_depth, pose_vec_to_mat
+from mono.geometry import disp_to_depth
 from mono.output_files import check_writable_file, check_writable_folder, writing
 
 if TYPE_CHECKING:
@@ -84,13 +84,10 @@ def pose_predictor(nets: LoadedNetworks) -> Callable[[torch.Tensor, torch.Tensor
             f"{nets.source or 'the checkpoint'} has no pose network (trained with frame_ids "
             f"{nets.frame_ids}); pose evaluation needs a model trained on temporal frames"
         )
-    shared = getattr(pose_net, "kind", "separate") == "shared"
+    encode = nets.depth.encode if pose_net.kind == "shared" else None
 
     def predict(frames_t: torch.Tensor, frames_t1: torch.Tensor) -> torch.Tensor:
-        feats_t = nets.depth.encode(frames_t) if shared else None
-        feats_t1 = nets.depth.encode(frames_t1) if shared else None
-        axisangle, translation = pose_net(frames_t, frames_t1, feats_t, feats_t1)
-        return pose_vec_to_mat(axisangle, translation)
+        return pose_net.transforms(frames_t, [frames_t1], [1], encode=encode)[:, 0]
 
     return predict
 

@@ -8,12 +8,13 @@ convolutions in a ``ModuleList`` named ``net`` (keys ``net.{i}.weight``; PoseCNN
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
+from mono.geometry import pose_vec_to_mat
 from mono.nets.resnet_encoder import ResnetEncoder, resnet_out_channels
 
 PoseKind = Literal["separate", "shared", "posecnn"]
@@ -155,6 +156,7 @@ class PoseNet(nn.Module):
         frame_b: Tensor,
         features_a: Tensor | Sequence[Tensor] | None = None,
         features_b: Tensor | Sequence[Tensor] | None = None,
+        encode: Callable[[Tensor], Sequence[Tensor]] | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Pose of the ordered pair [a, b] (order them temporally, as Monodepth2 does).
 
@@ -162,6 +164,8 @@ class PoseNet(nn.Module):
             frame_a, frame_b: (B, 3, H, W) RGB in [0, 1].
             features_a, features_b: for ``kind="shared"`` only, the depth encoder's features of
                 each frame (the list from ``DepthNet.encode`` or just its last map).
+            encode: for ``kind="shared"`` without those features, the depth encoder (an image
+                batch -> its feature maps), run here on both frames.
 
         Returns:
             axisangle (B, 3) and translation (B, 3); turning them into ``T_src_tgt`` (and
@@ -172,6 +176,8 @@ class PoseNet(nn.Module):
             features = [self.encoder(torch.cat([frame_a, frame_b], dim=1))[-1]]
             axisangle, translation = self.head(features)
         elif self.kind == "shared":
+            if encode is not None and features_a is None and features_b is None:
+                features_a, features_b = encode(frame_a), encode(frame_b)
             features = [
                 _last_features(features_a, "features_a"),
                 _last_features(features_b, "features_b"),
@@ -180,3 +186,52 @@ class PoseNet(nn.Module):
         else:
             axisangle, translation = self.head(torch.cat([frame_a, frame_b], dim=1))
         return axisangle[:, 0, 0], translation[:, 0, 0]
+
+    def transforms(
+        self,
+        target: Tensor,
+        sources: Sequence[Tensor],
+        offsets: Sequence[int],
+        target_features: Tensor | None = None,
+        source_features: Sequence[Tensor] | None = None,
+        encode: Callable[[Tensor], Sequence[Tensor]] | None = None,
+    ) -> Tensor:
+        """``T_src_tgt`` of every source frame: the one place that orders pairs, inverts and
+        routes the shared encoder's features (training, pose evaluation and export call it).
+
+        Each pair goes in temporal order, as Monodepth2 feeds it: ``[source, target]`` for a
+        past source (``offset < 0``), whose predicted motion is then inverted, ``[target,
+        source]`` for a future one. All pairs go through the network in one call.
+
+        Args:
+            target: (B, 3, H, W) target frames.
+            sources: S (B, 3, H, W) source frames.
+            offsets: each source's frame offset from the target (e.g. -1, 1), non-zero.
+            target_features, source_features: for ``kind="shared"``, the depth encoder's
+                deepest features of the target and of each source, if already computed.
+            encode: for ``kind="shared"`` without those features, the depth encoder (an image
+                batch -> its feature maps).
+
+        Returns:
+            (B, S, 4, 4) target-to-source transforms.
+        """
+        if len(sources) != len(offsets) or not sources or 0 in offsets:
+            raise ValueError(f"transforms: {len(sources)} sources for offsets {list(offsets)}")
+        feats_t, feats_s = target_features, source_features
+        past = [offset < 0 for offset in offsets]
+        first = torch.cat([src if p else target for src, p in zip(sources, past, strict=True)])
+        second = torch.cat([target if p else src for src, p in zip(sources, past, strict=True)])
+        feats_a = feats_b = None
+        if self.kind == "shared" and feats_t is not None and feats_s is not None:
+            pairs = list(zip(feats_s, past, strict=True))
+            feats_a = torch.cat([fs if p else feats_t for fs, p in pairs])
+            feats_b = torch.cat([feats_t if p else fs for fs, p in pairs])
+        axisangle, translation = self(first, second, feats_a, feats_b, encode=encode)
+        b = target.shape[0]
+        return torch.stack(
+            [
+                pose_vec_to_mat(axisangle[j * b : (j + 1) * b], translation[j * b : (j + 1) * b], p)
+                for j, p in enumerate(past)
+            ],
+            dim=1,
+        )

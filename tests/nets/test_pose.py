@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from mono.nets import PoseCNN, PoseDecoder, PoseNet
+from mono.geometry import pose_vec_to_mat
+from mono.nets import PoseCNN, PoseDecoder, PoseNet, ResnetEncoder
 
 
 def _pair(b=2, h=64, w=96):
@@ -86,3 +87,23 @@ def test_decoder_and_posecnn_raw_shapes():
     assert axisangle.shape == (2, 2, 1, 3)
     assert [c.out_channels for c in cnn.net] == [16, 32, 64, 128, 256, 256, 256]
     assert [c.kernel_size[0] for c in cnn.net] == [7, 5, 3, 3, 3, 3, 3]
+
+
+@pytest.mark.parametrize("kind", ["separate", "posecnn", "shared"])
+def test_transforms_order_pairs_in_time_and_invert_past_sources(kind):
+    # The one place that pairs frames: [source, target] for a past source, whose motion is
+    # inverted; [target, source] for a future one; the shared kind reads the depth encoder.
+    torch.manual_seed(0)
+    net = PoseNet(kind).eval()
+    encoder = ResnetEncoder(18, pretrained=False).eval()
+    encode = encoder if kind == "shared" else None
+    target, past, future = (torch.rand(2, 3, 64, 96) for _ in range(3))
+    with torch.no_grad():
+        T = net.transforms(target, [past, future], [-1, 1], encode=encode)
+        want_past = pose_vec_to_mat(*net(past, target, encode=encode), invert=True)
+        want_future = pose_vec_to_mat(*net(target, future, encode=encode))
+    assert T.shape == (2, 2, 4, 4)
+    torch.testing.assert_close(T[:, 0], want_past, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(T[:, 1], want_future, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"transforms: 1 sources for offsets \[0\]"):
+        net.transforms(target, [past], [0])
