@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mono.data.calib import MONODEPTH2_BASELINE, STEREO_SCALE_FACTOR, metric_scale
-from mono.nets import DepthNet, PoseNet, build_depth_net
+from mono.nets import DepthNet, PoseNet, depth_net_from_options
 from mono.nets.intrinsics import learned_K_from_state
 from mono.nets.monodepth2_format import (
     ENCODER_META_KEYS,
@@ -214,18 +214,14 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
     hp = dict(ckpt.get("hyper_parameters", {}))
     if "height" not in hp:
         raise CheckpointError(f"{source}: no hyper-parameters stored; not a mono checkpoint")
-    name = hp.get("depth_net", "resnet")
-    kwargs = (
-        {"height": hp["height"], "width": hp["width"]}
-        if name == "eigen"
-        else {
-            "num_layers": hp.get("num_layers", 18),
-            "pretrained": False,
-            "scales": tuple(hp.get("scales", (0, 1, 2, 3))),
-        }
-    )
     check_finite(ckpt["state_dict"], str(source))
-    depth = build_depth_net(name, **kwargs)
+    depth = depth_net_from_options(
+        hp.get("depth_net", "resnet"),
+        hp.get("num_layers", 18),
+        hp.get("scales", (0, 1, 2, 3)),
+        hp["height"],
+        hp["width"],
+    )
     load_state_checked(depth, _sub_state(ckpt["state_dict"], "depth."), f"{source} [depth]")
     pose = None
     pose_state = _sub_state(ckpt["state_dict"], "pose.")

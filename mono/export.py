@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from mono.checkpoint import CheckpointError, LoadedNetworks
-from mono.nets import DepthNet, EigenCoarseFine, PoseNet, ResnetEncoder, build_depth_net
+from mono.nets import DepthNet, PoseNet, ResnetEncoder, build_depth_net, depth_net_name
 from mono.nets.monodepth2_format import (
     depth_net_to_monodepth2,
     load_state_checked,
@@ -182,15 +182,6 @@ def _describe(path: Path, fmt: str, part: str, nets: LoadedNetworks) -> dict[str
 
 
 # ----------------------------------------------------------------------------- pt
-def _depth_build_args(net: nn.Module) -> tuple[str, dict[str, Any]]:
-    if isinstance(net, DepthNet):
-        return "resnet", {"num_layers": net.encoder.num_layers, "scales": list(net.scales)}
-    if isinstance(net, EigenCoarseFine):
-        hidden = net.coarse_fc[1].out_features
-        return "eigen", {"height": net.height, "width": net.width, "hidden": hidden}
-    raise ValueError(f"cannot export depth network of type {type(net).__name__}")
-
-
 def _pt_payload(part: str, nets: LoadedNetworks) -> dict[str, Any]:
     meta = {k: v for k, v in _meta(nets).items() if k not in ("normalisation", "source")}
     meta.update(input_mean=INPUT_MEAN, input_std=INPUT_STD, version=PT_VERSION, part=part)
@@ -199,7 +190,7 @@ def _pt_payload(part: str, nets: LoadedNetworks) -> dict[str, Any]:
         meta.update(num_layers=enc.num_layers, num_ch_enc=list(enc.num_ch_enc))
         return {**meta, "state_dict": enc.state_dict()}
     if part == "depth":
-        name, kwargs = _depth_build_args(nets.depth)
+        name, kwargs = depth_net_name(nets.depth), nets.depth.settings()
         return {
             **meta,
             "depth_net": name,

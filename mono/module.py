@@ -28,8 +28,8 @@ from mono.nets import (
     LearnedIntrinsics,
     PoseKind,
     PoseNet,
-    build_depth_net,
     check_input_size,
+    depth_net_from_options,
 )
 from mono.objective import ObjectiveConfig, ObjectiveDetail, view_synthesis_loss
 from mono.rng_state import rng_states, set_rng_states
@@ -237,10 +237,9 @@ class DepthModel(pl.LightningModule):
                 else translation_by_mean_inv_depth
             ),
         )
-        depth_kwargs = {"num_layers": num_layers, "pretrained": pretrained, "scales": tuple(scales)}
-        if depth_net == "eigen":
-            depth_kwargs = {"height": height, "width": width}
-        self.depth = build_depth_net(depth_net, **depth_kwargs)
+        self.depth = depth_net_from_options(
+            depth_net, num_layers, scales, height, width, pretrained=pretrained
+        )
         if predictive_mask and self.self_supervised and depth_net != "resnet":
             raise ValueError("model.predictive_mask needs model.depth_net='resnet'")
         needs_pose = self.self_supervised and bool(self.temporal_ids)

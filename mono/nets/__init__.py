@@ -8,6 +8,7 @@ of ``intrinsics.py``). Depth networks are built by name through
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from torch import nn
@@ -42,6 +43,35 @@ def build_depth_net(name: str = "resnet", **kwargs) -> nn.Module:
     return DEPTH_NETS[name](**kwargs)
 
 
+def depth_net_name(net: nn.Module) -> str:
+    """The registry name of a depth network (for saving what :func:`build_depth_net` needs)."""
+    for name, cls in DEPTH_NETS.items():
+        if type(net) is cls:
+            return name
+    raise ValueError(f"{type(net).__name__} is not a registered depth network")
+
+
+def depth_net_from_options(
+    depth_net: str = "resnet",
+    num_layers: int = 18,
+    scales: Sequence[int] = (0, 1, 2, 3),
+    height: int = 192,
+    width: int = 640,
+    pretrained: bool = False,
+) -> nn.Module:
+    """The depth network that a ``DepthModel``'s options (``model.depth_net``, ...) describe.
+
+    The LightningModule and checkpoint loading both build through here, so a network is the
+    same whoever builds it. ``"resnet"`` reads num_layers, scales and pretrained; ``"eigen"``
+    reads the input size.
+    """
+    if depth_net == "eigen":
+        return build_depth_net("eigen", height=height, width=width)
+    return build_depth_net(
+        depth_net, num_layers=num_layers, pretrained=pretrained, scales=tuple(scales)
+    )
+
+
 __all__ = [
     "DEPTH_NETS",
     "DepthNetName",
@@ -56,5 +86,7 @@ __all__ = [
     "PoseNet",
     "ResnetEncoder",
     "build_depth_net",
+    "depth_net_from_options",
+    "depth_net_name",
     "check_input_size",
 ]

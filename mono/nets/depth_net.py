@@ -52,6 +52,10 @@ class DepthNet(nn.Module):
     def scales(self) -> tuple[int, ...]:
         return self.decoder.scales
 
+    def settings(self) -> dict:
+        """What :func:`mono.nets.build_depth_net` ("resnet") needs to build this network again."""
+        return {"num_layers": self.encoder.num_layers, "scales": list(self.scales)}
+
     def encode(self, image: Tensor) -> list[Tensor]:
         """Encoder features of ``image`` (B, 3, H, W) in [0, 1]; H and W multiples of 32, >= 64.
 

@@ -47,7 +47,7 @@ class EigenCoarseFine(nn.Module):
         super().__init__()
         if height < 4 or width < 4:
             raise ValueError(f"EigenCoarseFine height={height}, width={width} must be at least 4")
-        self.height, self.width = height, width
+        self.height, self.width, self.hidden = height, width, hidden
         self.coarse_size = (height // 4, width // 4)
         grid = (max(1, height // 64), max(1, width // 64))
 
@@ -74,6 +74,10 @@ class EigenCoarseFine(nn.Module):
         self.fine_refine = nn.Sequential(
             *_conv_relu(_FINE_CHANNELS + 1, 64, 5), nn.Conv2d(64, 1, 5, padding=2)
         )
+
+    def settings(self) -> dict:
+        """What :func:`mono.nets.build_depth_net` ("eigen") needs to build this network again."""
+        return {"height": self.height, "width": self.width, "hidden": self.hidden}
 
     def forward(self, image: Tensor) -> DepthOutput:
         """Predict disparity.

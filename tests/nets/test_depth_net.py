@@ -90,3 +90,21 @@ def test_registry():
     assert build_depth_net("resnet", scales=(0,)).scales == (0,)
     with pytest.raises(ValueError, match=r"name='vgg'.*\['eigen', 'resnet'\]"):
         build_depth_net("vgg")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"depth_net": "resnet", "num_layers": 34, "scales": (0, 2)},
+        {"depth_net": "eigen", "height": 64, "width": 96},
+    ],
+)
+def test_a_network_rebuilds_from_its_name_and_settings(options):
+    # What export and checkpoint loading rely on: name + settings give the same layers back.
+    from mono.nets import build_depth_net, depth_net_from_options, depth_net_name
+
+    net = depth_net_from_options(**options)
+    again = build_depth_net(depth_net_name(net), **net.settings())
+    shapes = {k: v.shape for k, v in net.state_dict().items()}
+    assert {k: v.shape for k, v in again.state_dict().items()} == shapes
+    assert depth_net_name(net) == options["depth_net"]
