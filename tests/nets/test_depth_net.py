@@ -95,7 +95,7 @@ def test_registry():
 @pytest.mark.parametrize(
     "options",
     [
-        {"depth_net": "resnet", "num_layers": 34, "scales": (0, 2)},
+        {"depth_net": "resnet", "num_layers": 34, "scales": (0, 1)},
         {"depth_net": "eigen", "height": 64, "width": 96},
     ],
 )
