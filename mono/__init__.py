@@ -3,9 +3,9 @@
 Dependency rule (data flows top to bottom; a module imports mono modules of its own layer or
 of the layers above it, never below; ``tests/test_layers.py`` checks every import):
 
-    types, progress, model_zoo,             typed containers (torch only); progress bars,
-      config_files                            published weights by name, config files with
-                                              bases (none of the three imports torch)
+    types, frame_ids, progress,             typed containers (torch only); frame ids parsed
+      model_zoo, config_files                 once; progress bars, published weights by name,
+                                              config files with bases (no torch in the last 4)
     geometry, losses, metrics, visualize    pure functions (torch + kornia; numpy, matplotlib)
     nets/                                   depth and pose networks (torch + torchvision)
     data/                                   layouts (KITTI raw, KITTI odometry, videos;

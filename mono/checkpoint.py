@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from mono.data.calib import MONODEPTH2_BASELINE, STEREO_SCALE_FACTOR, metric_scale
+from mono.frame_ids import parse_frame_ids
 from mono.nets import DepthNet, PoseNet, depth_net_from_options
 from mono.nets.intrinsics import learned_K_from_state
 from mono.nets.monodepth2_format import (
@@ -70,7 +71,7 @@ class LoadedNetworks:
     @property
     def stereo_trained(self) -> bool:
         """True for stereo and mono+stereo models (Monodepth2's ``use_stereo``)."""
-        return "s" in self.frame_ids
+        return parse_frame_ids(self.frame_ids).stereo
 
 
 def checkpoint_metric_scale(hp: dict, source: str | Path) -> float | None:
@@ -85,7 +86,7 @@ def checkpoint_metric_scale(hp: dict, source: str | Path) -> float | None:
     baseline = hp.get("stereo_baseline")
     if baseline is None:
         baseline = MONODEPTH2_BASELINE
-        if mode == "self_supervised" and "s" in frame_ids:
+        if mode == "self_supervised" and parse_frame_ids(frame_ids).stereo:
             warnings.warn(
                 f"{source} does not record the stereo baseline it was trained with (older than "
                 "model.stereo_baseline): assuming Monodepth2's 0.1 m convention, metres = "

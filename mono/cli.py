@@ -53,7 +53,7 @@ def run_lightning(args: list[str] | None) -> None:
         with_atomic_checkpoint_io,
     )
     from mono.data.datamodule import KittiDataModule
-    from mono.data.kitti import FrameId, frame_id
+    from mono.frame_ids import FrameId, frame_id
     from mono.model_zoo import ModelDownloadError, resolve_weights
     from mono.module import DepthModel
     from mono.stopping import NonFiniteGuard, PreemptionCheckpoint

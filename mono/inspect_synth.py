@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mono.data.kitti import KittiRawDataset, parse_frame_ids
+from mono.data.kitti import KittiRawDataset
 from mono.data.sample import collate
 from mono.data.splits import SplitEntry
+from mono.frame_ids import STEREO, parse_frame_ids
 from mono.geometry import depth_to_disp
 from mono.module import DepthModel
 from mono.types import Batch, DepthOutput, Views
@@ -96,7 +97,7 @@ def _entries(root, samples, frame_ids, side) -> list[tuple[SyntheticDrive, Split
     if side not in ("l", "r"):
         raise ValueError(f"side='{side}': choose 'l' (camera 2) or 'r' (camera 3)")
     out = []
-    offsets = [int(f) for f in frame_ids if f != "s"]
+    offsets = list(parse_frame_ids(frame_ids).offsets)
     for drive, frame in samples:
         d = _drive(root, drive)
         if not all(0 <= frame + o < d.frames for o in offsets):
@@ -187,7 +188,7 @@ def synthetic_truth(
         images.append(torch.from_numpy(rendered.image).permute(2, 0, 1))
         depths.append(torch.from_numpy(rendered.depth)[None])
         ids.append(torch.from_numpy(rendered.object_id)[None])
-        sources = [(t, 5 - camera) if f == "s" else (t + int(f), camera) for f in frame_ids[1:]]
+        sources = [(t, 5 - camera) if f == STEREO else (t + int(f), camera) for f in frame_ids[1:]]
         motions.append(
             [np.linalg.inv(spec.T_world_cam(*src)) @ rendered.T_world_cam for src in sources]
         )

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from mono.data.augment import prepare_batch
 from mono.data.calib import MONODEPTH2_BASELINE, metric_scale
-from mono.data.kitti import FrameId, parse_frame_ids
+from mono.frame_ids import STEREO, FrameId, parse_frame_ids
 from mono.geometry import disp_to_depth
 from mono.losses import SUPERVISED_LOSSES
 from mono.metrics import batch_depth_metrics, constant_depth_baseline, resize_into_padding
@@ -182,9 +182,10 @@ class DepthModel(pl.LightningModule):
                 check_input_size(height, width)
             except ValueError as err:
                 raise ValueError(f"data.height/data.width (model.height/width): {err}") from None
-        self.frame_ids = list(parse_frame_ids(frame_ids, name="model.frame_ids"))
+        self.frames = parse_frame_ids(frame_ids, name="model.frame_ids")
+        self.frame_ids = list(self.frames)
         self.source_ids = self.frame_ids[1:]
-        self.temporal_ids = [f for f in self.source_ids if f != "s"]
+        self.temporal_ids = list(self.frames.temporal)
         if training_mode not in ("self_supervised", "supervised", "hybrid"):
             raise ValueError(
                 f"model.training_mode='{training_mode}': "
@@ -331,13 +332,13 @@ class DepthModel(pl.LightningModule):
             poses = self.pose.transforms(
                 views.color_aug[:, 0],
                 [views.color_aug[:, i] for i in index],
-                [int(f) for f in self.temporal_ids],
+                list(self.frames.offsets),
                 target_features=None if deepest is None else deepest[:, 0],
                 source_features=None if deepest is None else [deepest[:, i] for i in index],
             )
             T.update(zip(self.temporal_ids, poses.unbind(1), strict=True))
-        if "s" in self.source_ids:
-            T["s"] = views.T_stereo
+        if self.frames.stereo:
+            T[STEREO] = views.T_stereo
         return torch.stack([T[f] for f in self.source_ids], dim=1)
 
     def warping_K(self, views: Views) -> Tensor:

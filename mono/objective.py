@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mono.frame_ids import STEREO
 from mono.geometry import disp_to_depth, scale_translation, warp
 from mono.losses import (
     MinReprojection,
@@ -204,7 +205,7 @@ def _view_synthesis_loss(
             f"T_src_tgt has shape {tuple(T_src_tgt.shape)}, expected ({b}, {n_src}, 4, 4)"
         )
     K_inv = torch.linalg.inv(K)
-    temporal = [sid != "s" for sid in source_ids]
+    temporal = [sid != STEREO for sid in source_ids]
 
     def identity_at(tgt: Tensor, src: Tensor) -> Tensor | None:
         if cfg.disable_automasking or cfg.predictive_mask:

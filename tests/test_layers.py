@@ -16,7 +16,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mono"
 
 # Layers in the order data flows; a module name matches its longest listed prefix.
 LAYERS: list[tuple[str, ...]] = [
-    ("mono", "mono.types", "mono.progress", "mono.model_zoo", "mono.config_files"),
+    (
+        "mono",
+        "mono.types",
+        "mono.progress",
+        "mono.model_zoo",
+        "mono.config_files",
+        "mono.frame_ids",
+    ),
     ("mono.geometry", "mono.losses", "mono.metrics", "mono.visualize"),
     ("mono.nets",),
     ("mono.data",),

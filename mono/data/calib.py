@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mono.data.errors import DataFormatError, read_text_file
+from mono.frame_ids import parse_frame_ids
 
 CAM_TO_CAM = "calib_cam_to_cam.txt"
 VELO_TO_CAM = "calib_velo_to_cam.txt"
@@ -50,7 +51,7 @@ def metric_scale(
         raise ValueError(f"stereo_baseline={stereo_baseline!r}: a positive number (m) or 'calib'")
     if training_mode != "self_supervised":
         return 1.0
-    if "s" not in [str(f) for f in frame_ids]:
+    if not parse_frame_ids(frame_ids).stereo:
         return None
     if stereo_baseline != "calib" and float(stereo_baseline) == MONODEPTH2_BASELINE:
         return STEREO_SCALE_FACTOR

@@ -10,18 +10,17 @@ from torch.utils.data import DataLoader
 
 from mono.data.kitti import (
     DepthMode,
-    FrameId,
     ImgExt,
     IntrinsicsSource,
     StereoBaseline,
     check_options,
-    parse_frame_ids,
     worker_init_fn,
 )
 from mono.data.registry import DatasetName, dataset_entry
 from mono.data.sample import SampleDataset, collate
 from mono.data.sampler import ResumableRandomSampler
 from mono.data.splits import has_stage, resolve_split_file
+from mono.frame_ids import FrameId, parse_frame_ids
 from mono.types import Batch
 
 # The test list used when the training split has none (Eigen & Fergus 2014, 697 frames).

@@ -28,6 +28,7 @@ from mono.data.errors import DataFormatError
 from mono.data.images import DECODE_ERRORS, GrayscaleNotice, ImageDecodeError, read_colour
 from mono.data.sample import Frames, GroundTruth, SampleDataset
 from mono.data.splits import SplitEntry
+from mono.frame_ids import STEREO, parse_frame_ids
 
 # Choice options as Literal types, so that the command line rejects a typo while parsing.
 ImgExt = Literal["auto", "png", "jpg"]
@@ -52,49 +53,6 @@ class NeededFile(NamedTuple):
     what: str
     kind: str
     index: int
-
-
-class FrameId(str):
-    """Type of one frame id in option signatures: ``"0"``, an offset such as ``"-1"``, or ``"s"``.
-
-    Values are plain strings; the class only names the type, so that the command line
-    (:mod:`mono.cli`) can parse it with :func:`frame_id`, which also accepts integers.
-    """
-
-
-def frame_id(value: int | str) -> str:
-    """One frame id in its stored form: ``0`` -> ``"0"``, ``-1`` or ``"-1"`` -> ``"-1"``, ``"s"``.
-
-    Raises:
-        ValueError: for anything else, naming the value.
-    """
-    if value == "s":
-        return "s"
-    if isinstance(value, int | str) and not isinstance(value, bool):
-        try:
-            return str(int(value))
-        except ValueError:
-            pass
-    raise ValueError(f"{value!r} is neither an integer offset nor 's'")
-
-
-def parse_frame_ids(frame_ids, name: str = "frame_ids") -> tuple[str, ...]:
-    """Validate frame ids: ``"0"`` first, then distinct integer offsets and/or ``"s"``.
-
-    ``name`` is the option named in errors (e.g. ``data.frame_ids``).
-    """
-    ids = tuple(str(f) for f in frame_ids)
-    if not ids or ids[0] != "0":
-        raise ValueError(f"{name}={list(ids)}: the target frame '0' must come first")
-    for f in ids:
-        if f != "s":
-            try:
-                int(f)
-            except ValueError:
-                raise ValueError(f"{name}: '{f}' is neither an integer offset nor 's'") from None
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{name}={list(ids)} has duplicates")
-    return ids
 
 
 def check_options(img_ext: str, intrinsics: str, depth: str, stereo_baseline, prefix: str = ""):
@@ -226,7 +184,7 @@ class KittiRawDataset(SampleDataset):
 
     def frame_source(self, entry: SplitEntry, frame_id: str) -> tuple[str, int]:
         """(side, frame) whose image serves ``frame_id`` of ``entry``."""
-        if frame_id == "s":
+        if frame_id == STEREO:
             return OTHER_SIDE[entry.side], entry.frame
         return entry.side, entry.frame + int(frame_id)
 

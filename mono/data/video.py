@@ -42,6 +42,7 @@ from mono.data.video_source import (
     image_size,
     moving_frames,
 )
+from mono.frame_ids import parse_frame_ids
 
 AUTO_SPLIT = "auto"
 
@@ -77,7 +78,7 @@ def check_video_options(options: Mapping) -> None:
         raise ValueError(f"data.static_threshold={threshold!r} must be >= 0 (grey levels)")
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"data.val_fraction={fraction!r} must be in [0, 1)")
-    if "s" in options["frame_ids"]:
+    if parse_frame_ids(options["frame_ids"], name="data.frame_ids").stereo:
         raise ValueError(
             f"data.frame_ids={list(options['frame_ids'])}: 's' needs a stereo pair, and "
             "data.dataset=video is monocular"
