@@ -126,6 +126,9 @@ def fit_arguments(args, run: str, root: Path, trees: dict[str, Path], folder: Pa
         f"--trainer.default_root_dir={folder}",
         f"--trainer.max_steps={args.steps}",
         "--trainer.max_epochs=-1",
+        # One learning rate for the whole comparison: the main job's StepLR counts epochs, and
+        # on the tiny drives (88 samples) a few hundred steps are dozens of them.
+        "--model.scheduler_step_size=100000",
         "--trainer.limit_val_batches=0",
         "--trainer.logger=false",
     ]
