@@ -12,6 +12,7 @@ from mono.data.synth import make_drives, render_frame
 from mono.evaluation import cli as eval_cli
 from mono.evaluation import commands, gt, pose
 from mono.geometry import pose_vec_to_mat
+from mono.nets import PoseNet
 
 N_TEST = 22  # the tiny preset's test drive: frames 1 .. 22
 
@@ -226,10 +227,11 @@ def test_choose_scaling_and_gt_kind():
 def test_pose_predictor_feeds_the_pair_in_order_and_does_not_invert():
     seen = []
 
-    class FakePose(torch.nn.Module):
-        kind = "separate"
+    class FakePose(PoseNet):  # the real pairing (PoseNet.transforms), a network that records
+        def __init__(self):
+            super().__init__("posecnn")
 
-        def forward(self, a, b, feats_a=None, feats_b=None):
+        def forward(self, a, b, feats_a=None, feats_b=None, encode=None):
             seen.append((a[0, 0, 0, 0].item(), b[0, 0, 0, 0].item()))
             return torch.tensor([[0.0, 0.3, 0.0]]), torch.tensor([[0.1, 0.0, -1.0]])
 

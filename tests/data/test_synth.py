@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mono.cli import main
 from mono.data import calib, synth
 from mono.data.synth import MOVING_CAR, ROAD, SKY, make_drives, render_frame, write_dataset
 from mono.data.synth_scene import CAMERA_HEIGHT, STEREO_BASELINE
@@ -231,11 +232,11 @@ def test_stereo_disparity_of_the_moving_car(drives, meta):
 
 def test_cli_writes_and_reports_each_drive(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(synth.PRESETS, "mini", {**synth.PRESETS["tiny"], **MINI, "val_drives": 1})
-    synth.main(["--out", str(tmp_path), "--preset", "mini", "--seed", "2"])
+    main(["synth", "--out", str(tmp_path), "--preset", "mini", "--seed", "2"])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[2] for line in lines[:2]] == [
         "2011_01_01/2011_01_01_drive_0001_sync",
         "2011_01_01/2011_01_01_drive_0002_sync",
     ]
-    assert lines[-1].startswith("synth: dataset ready")
+    assert lines[-1] == f"synthetic drives in {tmp_path} (splits in {tmp_path}/splits)"
     assert json.loads((tmp_path / "synthetic.json").read_text())["params"]["seed"] == 2
