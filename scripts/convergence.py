@@ -36,11 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_training_modes import default_root, evaluate  # noqa: E402
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--every", type=int, default=100, help="evaluate every N steps")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """The size, data, threads and ``--set`` options of a from-scratch training script."""
     p.add_argument("--height", type=int, default=64)
     p.add_argument("--width", type=int, default=192)
     p.add_argument("--batch-size", type=int, default=8)
@@ -55,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a DepthModel option (JSON value), e.g. lr=1e-4 or automask_warmup_steps=200",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--every", type=int, default=100, help="evaluate every N steps")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_training_arguments(p)
     p.add_argument("--out", type=Path, help="write every evaluation to this JSON file")
     return p
 

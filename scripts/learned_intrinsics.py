@@ -32,7 +32,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_training_modes import default_root, evaluate  # noqa: E402
-from convergence import make_data, make_model, parse_overrides  # noqa: E402
+from convergence import (  # noqa: E402
+    add_training_arguments,
+    make_data,
+    make_model,
+    parse_overrides,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,20 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--initial-hfov", type=float, default=60.0, help="degrees the camera starts from"
     )
-    p.add_argument("--height", type=int, default=64)
-    p.add_argument("--width", type=int, default=192)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--preset", default="default", help="synthetic preset (tiny, default)")
-    p.add_argument("--root", type=Path, help="dataset root (default data/synthetic[_preset])")
-    p.add_argument("--num-workers", type=int, default=1)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a DepthModel option (JSON value), e.g. lr=1e-4",
-    )
+    add_training_arguments(p)
     p.add_argument("--out", type=Path, help="write every report to this JSON file")
     return p
 
