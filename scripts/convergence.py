@@ -11,7 +11,8 @@ speed scores about 0), ``rot`` the mean predicted rotation angle beside the true
 The escape step of a seed is its first evaluation below half the constant-depth baseline.
 
     python scripts/convergence.py --steps 600 --every 100 --seeds 0 1 2
-    python scripts/convergence.py --steps 600 --every 100 --seeds 0 1 2 --set automask_warmup_steps=200
+    python scripts/convergence.py --steps 600 --every 100 --seeds 0 1 2 \
+        --set automask_warmup_steps=200
 
 ``--set key=value`` overrides any DepthModel option (repeatable): the ablations of
 docs/convergence.md are each one ``--set``.
