@@ -109,6 +109,10 @@ class DepthModel(pl.LightningModule):
             already explains and training settles in a degenerate state (an image-independent
             depth layout, spurious rotation); every pixel taking part at first avoids it
             (docs/convergence.md). After the warm-up the loss is Monodepth2's. Default 0 (off).
+        automask_ramp_steps: after the warm-up, the auto-masked loss takes over from the
+            unmasked one linearly over this many steps instead of at once (a blend of the
+            two losses, the masked one's weight rising from 0 to 1). Default 0 (at once).
+        pose_lr_scale: the pose network's learning rate as a multiple of ``lr``. Default 1.
         channels_last: keep the networks' weights and activations in channels-last memory
             order (NHWC), which tensor-core GPUs convolve faster; same results. Default False.
         compile: ``torch.compile`` the depth and pose networks when training, validating or
@@ -163,6 +167,8 @@ class DepthModel(pl.LightningModule):
         max_skipped_nonfinite: int = 0,
         translation_by_mean_inv_depth: bool | None = None,
         automask_warmup_steps: int = 0,
+        automask_ramp_steps: int = 0,
+        pose_lr_scale: float = 1.0,
         channels_last: bool = False,
         compile: bool = False,
         learn_intrinsics: bool = False,
@@ -174,6 +180,10 @@ class DepthModel(pl.LightningModule):
         self.save_hyperparameters()
         if automask_warmup_steps < 0:
             raise ValueError(f"model.automask_warmup_steps={automask_warmup_steps} must be >= 0")
+        if automask_ramp_steps < 0:
+            raise ValueError(f"model.automask_ramp_steps={automask_ramp_steps} must be >= 0")
+        if not pose_lr_scale > 0:
+            raise ValueError(f"model.pose_lr_scale={pose_lr_scale} must be > 0")
         if max_skipped_nonfinite < 0:
             raise ValueError(f"model.max_skipped_nonfinite={max_skipped_nonfinite} must be >= 0")
         self.last_loss_terms: dict[str, Tensor] = {}  # read by the non-finite guard
@@ -348,9 +358,10 @@ class DepthModel(pl.LightningModule):
         b, _, _, h, w = views.color.shape
         return self.intrinsics(b, h, w, flip=views.flip, sizes=views.sizes)
 
-    def compute_loss(self, views: Views, keep: bool = False, automask: bool = True):
+    def compute_loss(self, views: Views, keep: bool = False, automask: float = 1.0):
         """All loss terms for a prepared batch; ``keep`` also returns the objective's detail.
-        ``automask=False`` turns auto-masking off for this batch (the warm-up of training)."""
+        ``automask`` weighs the auto-masked loss against the unmasked one: 0 (or False) turns
+        auto-masking off for this batch, as in the warm-up of training."""
         depth_out, per_frame_feats, target_feats = self._encode(views)
         terms: dict[str, Tensor] = {}
         detail: ObjectiveDetail | None = None
@@ -363,6 +374,8 @@ class DepthModel(pl.LightningModule):
             objective = self.objective
             if not automask and not objective.disable_automasking:
                 objective = dataclasses.replace(objective, disable_automasking=True)
+            elif automask < 1:
+                objective = dataclasses.replace(objective, automask_weight=float(automask))
             ss_terms, detail = view_synthesis_loss(
                 objective,
                 views.color,
@@ -408,9 +421,17 @@ class DepthModel(pl.LightningModule):
         return out
 
     # ----------------------------------------------------------------------------- steps
+    def automask_weight(self, step: int) -> float:
+        """Weight of the auto-masked loss at optimiser step ``step``: 0 in the warm-up, then
+        rising linearly to 1 over the ramp."""
+        after = step - self.hparams.automask_warmup_steps
+        if after < 0:
+            return 0.0
+        ramp = self.hparams.automask_ramp_steps
+        return 1.0 if after >= ramp else (after + 1) / (ramp + 1)
+
     def training_step(self, views: Views, batch_idx: int) -> Tensor:
-        automask = self.global_step >= self.hparams.automask_warmup_steps
-        terms, _, _ = self.compute_loss(views, automask=automask)
+        terms, _, _ = self.compute_loss(views, automask=self.automask_weight(self.global_step))
         self.last_loss_terms = {k: v.detach() for k, v in terms.items()}
         bs = views.color.shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=bs)
@@ -485,7 +506,17 @@ class DepthModel(pl.LightningModule):
         # The fused kernel does the same update in one pass (2x faster than the default on
         # CPU, measured with `mono benchmark`); devices without one take the default.
         camera = [] if self.intrinsics is None else list(self.intrinsics.parameters())
-        groups = [{"params": [p for p in self.parameters() if all(p is not c for c in camera)]}]
+        # The pose group exists only when its rate differs, so that checkpoints keep the
+        # optimiser layout they had.
+        pose = (
+            []
+            if self.pose is None or self.hparams.pose_lr_scale == 1
+            else list(self.pose.parameters())
+        )
+        own_lr = {id(p) for p in camera + pose}
+        groups = [{"params": [p for p in self.parameters() if id(p) not in own_lr]}]
+        if pose:
+            groups.append({"params": pose, "lr": self.hparams.lr * self.hparams.pose_lr_scale})
         if camera:
             lr = self.hparams.lr * self.hparams.intrinsics_lr_scale
             groups.append({"params": camera, "lr": lr})

@@ -45,6 +45,9 @@ class ObjectiveConfig:
         v1_multiscale: Monodepth v1 multi-scale: compare at each scale's own resolution.
         predictive_mask: weight the reprojection by a predicted mask (Zhou et al. 2017) instead
             of auto-masking.
+        automask_weight: weight of the auto-masked minimum in a blend with the unmasked one
+            (1 - weight); 1 is Monodepth2's loss. Training ramps it from 0 to 1 after its
+            warm-up, so that the mask does not switch on at once.
         scale_translation_by_mean_inv_depth: Monodepth2's "posecnn" rule (after Wang et al.
             2018, arXiv:1712.00175): at every scale, the translation of each temporal source is
             multiplied by the mean inverse depth of the depth it warps with; the stereo
@@ -60,6 +63,7 @@ class ObjectiveConfig:
     disable_automasking: bool = False
     v1_multiscale: bool = False
     predictive_mask: bool = False
+    automask_weight: float = 1.0
     scale_translation_by_mean_inv_depth: bool = False
 
 
@@ -247,7 +251,11 @@ def _view_synthesis_loss(
         if masks is not None:
             reprojection = reprojection * _resize(masks[s], (hs, ws))
         result = min_reprojection(reprojection, ident_s, average=cfg.avg_reprojection)
-        reproj_terms.append(result.loss.mean())
+        loss = result.loss.mean()
+        if ident_s is not None and cfg.automask_weight < 1:
+            unmasked = min_reprojection(reprojection, None, average=cfg.avg_reprojection)
+            loss = cfg.automask_weight * loss + (1 - cfg.automask_weight) * unmasked.loss.mean()
+        reproj_terms.append(loss)
 
         color_s = _resize(target, tuple(disp.shape[-2:]))
         smooth = smoothness(disp, color_s)

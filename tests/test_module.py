@@ -100,6 +100,8 @@ def test_past_frames_use_inverted_pose(synthetic_root):
         ({"training_mode": "semi"}, "model.training_mode"),
         ({"supervised_losses": {"huber": 1.0}}, "model.supervised_losses"),
         ({"pose_model_type": "flow"}, "pose_model_type"),
+        ({"automask_ramp_steps": -1}, "model.automask_ramp_steps=-1 must be >= 0"),
+        ({"pose_lr_scale": 0}, "model.pose_lr_scale=0 must be > 0"),
     ],
 )
 def test_bad_options_are_named(kwargs, needle):
@@ -171,3 +173,41 @@ def test_compile_compiles_each_network_in_place_once(monkeypatch):
     model.setup("validate")
     assert compiled == [model.depth, model.pose]
     assert sorted(model.state_dict()) == names
+
+
+def test_automask_ramp_blends_the_unmasked_loss_into_monodepth2s(synthetic_root, monkeypatch):
+    """After the warm-up the masked loss's weight rises linearly to 1 over the ramp: the
+    training loss is exactly w * masked + (1 - w) * unmasked."""
+    torch.manual_seed(0)
+    model = DepthModel(
+        height=H, width=W, pretrained=False, automask_warmup_steps=2, automask_ramp_steps=3
+    ).eval()
+    assert [model.automask_weight(s) for s in range(7)] == [0, 0, 0.25, 0.5, 0.75, 1, 1]
+    views = model.on_after_batch_transfer(_views(synthetic_root))
+    model.log_dict = model.log = lambda *a, **k: None
+
+    def loss(step=None, **kwargs):
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(1)
+            if step is None:
+                return model.compute_loss(views, **kwargs)[0]["loss"]
+            monkeypatch.setattr(DepthModel, "global_step", property(lambda self: step))
+            return model.training_step(views, 0)
+
+    masked, unmasked = loss(), loss(automask=False)
+    smooth = model.compute_loss(views)[0]["smoothness"]
+    for step, w in ((1, 0.0), (3, 0.5), (4, 0.75), (5, 1.0)):
+        want = w * (masked - smooth) + (1 - w) * (unmasked - smooth) + smooth
+        torch.testing.assert_close(loss(step), want, rtol=1e-6, atol=0)
+
+
+def test_pose_learning_rate_is_its_own_group_only_when_scaled():
+    plain = DepthModel(height=H, width=W, pretrained=False)
+    assert len(plain.configure_optimizers()["optimizer"].param_groups) == 1
+    model = DepthModel(height=H, width=W, pretrained=False, lr=1e-3, pose_lr_scale=0.2)
+    groups = model.configure_optimizers()["optimizer"].param_groups
+    pose_ids = {id(p) for p in model.pose.parameters()}
+    assert [g["lr"] for g in groups] == [1e-3, pytest.approx(2e-4)]
+    assert {id(p) for p in groups[1]["params"]} == pose_ids
+    assert not pose_ids & {id(p) for p in groups[0]["params"]}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
