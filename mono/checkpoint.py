@@ -19,7 +19,7 @@ from torch import nn
 
 from mono.data.calib import MONODEPTH2_BASELINE, STEREO_SCALE_FACTOR, metric_scale
 from mono.frame_ids import parse_frame_ids
-from mono.nets import DepthNet, PoseNet, depth_net_from_options
+from mono.nets import MONODEPTH2_DEPTH_RANGE, DepthNet, PoseNet, depth_net_from_options
 from mono.nets.intrinsics import learned_K_from_state
 from mono.nets.monodepth2_format import (
     ENCODER_META_KEYS,
@@ -30,7 +30,6 @@ from mono.nets.monodepth2_format import (
 # The files of a Monodepth2 weights folder.
 MONODEPTH2_FILES = ("encoder.pth", "depth.pth", "pose_encoder.pth", "pose.pth")
 # Monodepth2 trains every model with this depth range; its weight files do not record it.
-MONODEPTH2_DEPTH_RANGE = (0.1, 100.0)
 
 
 class CheckpointError(ValueError):
@@ -199,17 +198,15 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
                 check_finite(pose.encoder.state_dict(), str(source / "pose_encoder.pth"))
             check_finite(pose.head.state_dict(), str(source / "pose.pth"))
         frame_ids = ["0", "-1", "1", "s"] if meta.get("use_stereo") else ["0", "-1", "1"]
-        min_depth, max_depth, scale = monodepth2_settings(meta)
+        depth.set_meaning(*monodepth2_settings(meta))
         return LoadedNetworks(
             depth=depth.eval(),
             pose=pose.eval() if (pose is not None and with_pose) else None,
             height=int(meta["height"]),
             width=int(meta["width"]),
-            min_depth=min_depth,
-            max_depth=max_depth,
             frame_ids=frame_ids,
-            metric_scale=scale,
             source=str(source),
+            **depth.range_settings(),
         )
     ckpt = read_checkpoint(source)
     hp = dict(ckpt.get("hyper_parameters", {}))
@@ -222,6 +219,9 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
         hp.get("scales", (0, 1, 2, 3)),
         hp["height"],
         hp["width"],
+        min_depth=float(hp.get("min_depth", MONODEPTH2_DEPTH_RANGE[0])),
+        max_depth=float(hp.get("max_depth", MONODEPTH2_DEPTH_RANGE[1])),
+        metric_scale=checkpoint_metric_scale(hp, source),
     )
     load_state_checked(depth, _sub_state(ckpt["state_dict"], "depth."), f"{source} [depth]")
     pose = None
@@ -239,11 +239,9 @@ def load_networks(source: str | Path, with_pose: bool = True) -> LoadedNetworks:
         pose=pose,
         height=int(hp["height"]),
         width=int(hp["width"]),
-        min_depth=float(hp.get("min_depth", 0.1)),
-        max_depth=float(hp.get("max_depth", 100.0)),
         frame_ids=[str(f) for f in hp.get("frame_ids", ["0", "-1", "1"])],
-        metric_scale=checkpoint_metric_scale(hp, source),
         source=str(source),
+        **depth.range_settings(),
         hparams=hp,
         learned_K=learned_K_from_state(ckpt["state_dict"]),
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from mono.data.kitti import KittiRawDataset
 from mono.data.sample import collate
@@ -26,6 +26,7 @@ from mono.data.splits import SplitEntry
 from mono.frame_ids import STEREO, parse_frame_ids
 from mono.geometry import depth_to_disp
 from mono.module import DepthModel
+from mono.nets import DepthPredictor
 from mono.types import Batch, DepthOutput, Views
 
 
@@ -200,11 +201,11 @@ def synthetic_truth(
     )
 
 
-class _FixedDepth(nn.Module):
+class _FixedDepth(DepthPredictor):
     """Stands in for the depth network: returns the same disparities for any input."""
 
-    def __init__(self, disps: list[Tensor]) -> None:
-        super().__init__()
+    def __init__(self, disps: list[Tensor], min_depth: float, max_depth: float) -> None:
+        super().__init__(min_depth, max_depth)
         self.n = len(disps)
         for s, disp in enumerate(disps):
             self.register_buffer(f"disp{s}", disp)
@@ -251,7 +252,9 @@ def truth_model(model: DepthModel, truth: SyntheticTruth) -> DepthModel:
     disp = depth_to_disp(depth.clamp(hp.min_depth, hp.max_depth), hp.min_depth, hp.max_depth)
     sizes = [(hp.height // 2**s, hp.width // 2**s) for s in range(len(hp.scales))]
     oracle.depth = _FixedDepth(
-        [F.interpolate(disp, size=z, mode="bilinear", antialias=True) for z in sizes]
+        [F.interpolate(disp, size=z, mode="bilinear", antialias=True) for z in sizes],
+        hp.min_depth,
+        hp.max_depth,
     )
     oracle.pose = None
     oracle.register_buffer("T_true", truth.T_src_tgt.float())

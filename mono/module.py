@@ -17,7 +17,6 @@ from torch import Tensor
 from mono.data.augment import prepare_batch
 from mono.data.calib import MONODEPTH2_BASELINE, metric_scale
 from mono.frame_ids import STEREO, FrameId, parse_frame_ids
-from mono.geometry import disp_to_depth
 from mono.losses import SUPERVISED_LOSSES
 from mono.metrics import batch_depth_metrics, constant_depth_baseline, resize_into_padding
 from mono.nets import (
@@ -83,6 +82,9 @@ class DepthModel(pl.LightningModule):
         supervised_losses: name -> weight of the supervised terms (names in
             ``mono.losses.SUPERVISED_LOSSES``). Default None = ``{"silog": 1.0}``.
         supervised_weight: factor on the supervised sum in hybrid mode. Default 1.0.
+        gt_depth_range: ground truth, in metres, counts for the supervised terms only inside
+            this open range; it is the sensor's range, not the network's (``min_depth`` ..
+            ``max_depth``). Default (0.1, 100).
         lr: Adam learning rate of all networks. Default 0.0001.
         scheduler_step_size: StepLR period in epochs: the learning rate is multiplied by
             scheduler_gamma every this many epochs. Default 15.
@@ -157,6 +159,7 @@ class DepthModel(pl.LightningModule):
         training_mode: TrainingMode = "self_supervised",
         supervised_losses: dict[str, float] | None = None,
         supervised_weight: float = 1.0,
+        gt_depth_range: tuple[float, float] = (0.1, 100.0),
         lr: float = 1e-4,
         scheduler_step_size: int = 15,
         scheduler_gamma: float = 0.1,
@@ -178,6 +181,15 @@ class DepthModel(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if not 0 < min_depth < max_depth:
+            raise ValueError(
+                f"model.min_depth={min_depth}, model.max_depth={max_depth}: "
+                "need 0 < min_depth < max_depth"
+            )
+        if len(gt_depth_range) != 2 or not 0 <= gt_depth_range[0] < gt_depth_range[1]:
+            raise ValueError(
+                f"model.gt_depth_range={list(gt_depth_range)}: need [low, high], 0 <= low < high"
+            )
         if automask_warmup_steps < 0:
             raise ValueError(f"model.automask_warmup_steps={automask_warmup_steps} must be >= 0")
         if automask_ramp_steps < 0:
@@ -222,19 +234,31 @@ class DepthModel(pl.LightningModule):
             raise ValueError(f"model.depth_net='{depth_net}': choose from {sorted(DEPTH_NETS)}")
         self.self_supervised = training_mode != "supervised"
         try:
-            self.metric_scale = metric_scale(self.frame_ids, stereo_baseline, training_mode)
+            scale = metric_scale(self.frame_ids, stereo_baseline, training_mode)
         except ValueError as err:
             raise ValueError(f"model.{err} (linked to data.stereo_baseline)") from None
-        if eval_scaling == "stereo" and self.metric_scale is None:
+        if eval_scaling == "stereo" and scale is None:
             raise ValueError(
                 f"model.eval_scaling='stereo' needs a metric model, but frame_ids "
                 f"{self.frame_ids} have no stereo frame 's': use 'median'"
             )
         if self.self_supervised and not self.source_ids:
             raise ValueError("model.frame_ids needs at least one source frame for self-supervision")
-        self.objective = ObjectiveConfig(
+        # The depth network owns what its disparity means: the range and metric scale.
+        self.depth = depth_net_from_options(
+            depth_net,
+            num_layers,
+            scales,
+            height,
+            width,
+            pretrained=pretrained,
             min_depth=min_depth,
             max_depth=max_depth,
+            metric_scale=scale,
+        )
+        self.objective = ObjectiveConfig(
+            min_depth=self.depth.min_depth,
+            max_depth=self.depth.max_depth,
             ssim_weight=ssim_weight,
             disparity_smoothness=disparity_smoothness,
             no_ssim=no_ssim,
@@ -247,9 +271,6 @@ class DepthModel(pl.LightningModule):
                 if translation_by_mean_inv_depth is None
                 else translation_by_mean_inv_depth
             ),
-        )
-        self.depth = depth_net_from_options(
-            depth_net, num_layers, scales, height, width, pretrained=pretrained
         )
         if predictive_mask and self.self_supervised and depth_net != "resnet":
             raise ValueError("model.predictive_mask needs model.depth_net='resnet'")
@@ -308,12 +329,14 @@ class DepthModel(pl.LightningModule):
         """Disparities for a (B, 3, H, W) image batch in [0, 1]."""
         return self.depth(image)
 
+    @property
+    def metric_scale(self) -> float | None:
+        """Metres per unit of predicted depth, or None (up to scale): the depth network's."""
+        return self.depth.metric_scale
+
     def predict_depth(self, image: Tensor) -> Tensor:
         """(B, 1, H, W) depth at full input resolution (up to scale for mono models)."""
-        _, depth = disp_to_depth(
-            self.depth(image).disps[0], self.hparams.min_depth, self.hparams.max_depth
-        )
-        return depth
+        return self.depth.predict_depth(image)
 
     def _encode(self, views: Views):
         """Depth output for the target and, for the 'shared' pose net, features of all frames."""
@@ -407,10 +430,11 @@ class DepthModel(pl.LightningModule):
                 "model.training_mode needs ground truth but the batch has none: set data.depth "
                 "to 'lidar', 'dense' or 'auto' with ground truth on disk"
             )
-        _, depth = disp_to_depth(depth_out.disps[0], self.hparams.min_depth, self.hparams.max_depth)
+        depth = self.depth.to_depth(depth_out.disps[0])
         gt = views.depth_gt
         pred = resize_into_padding(depth, views.sizes, gt.shape[-2:])
-        valid = (gt > self.hparams.min_depth) & (gt < self.hparams.max_depth)
+        low, high = self.hparams.gt_depth_range
+        valid = (gt > low) & (gt < high)
         out = {}
         total = depth.new_zeros(())
         for name, weight in self.supervised_losses.items():

@@ -15,17 +15,18 @@ from torch import nn
 
 from mono.nets.depth_decoder import DepthDecoder
 from mono.nets.depth_net import DepthNet, check_input_size
+from mono.nets.depth_predictor import MONODEPTH2_DEPTH_RANGE, DepthPredictor
 from mono.nets.eigen import EigenCoarseFine
 from mono.nets.intrinsics import LearnedIntrinsics
 from mono.nets.pose import POSE_KINDS, PoseCNN, PoseDecoder, PoseKind, PoseNet
 from mono.nets.resnet_encoder import ResnetEncoder
 
-DEPTH_NETS: dict[str, type[nn.Module]] = {"resnet": DepthNet, "eigen": EigenCoarseFine}
+DEPTH_NETS: dict[str, type[DepthPredictor]] = {"resnet": DepthNet, "eigen": EigenCoarseFine}
 # The registry's names as a type, for options that name a depth network (kept equal by a test).
 DepthNetName = Literal["resnet", "eigen"]
 
 
-def build_depth_net(name: str = "resnet", **kwargs) -> nn.Module:
+def build_depth_net(name: str = "resnet", **kwargs) -> DepthPredictor:
     """Build a depth network by registry name.
 
     Args:
@@ -58,17 +59,21 @@ def depth_net_from_options(
     height: int = 192,
     width: int = 640,
     pretrained: bool = False,
-) -> nn.Module:
+    min_depth: float = MONODEPTH2_DEPTH_RANGE[0],
+    max_depth: float = MONODEPTH2_DEPTH_RANGE[1],
+    metric_scale: float | None = None,
+) -> DepthPredictor:
     """The depth network that a ``DepthModel``'s options (``model.depth_net``, ...) describe.
 
     The LightningModule and checkpoint loading both build through here, so a network is the
     same whoever builds it. ``"resnet"`` reads num_layers, scales and pretrained; ``"eigen"``
-    reads the input size.
+    reads the input size; both carry the depth range and metric scale.
     """
+    meaning = {"min_depth": min_depth, "max_depth": max_depth, "metric_scale": metric_scale}
     if depth_net == "eigen":
-        return build_depth_net("eigen", height=height, width=width)
+        return build_depth_net("eigen", height=height, width=width, **meaning)
     return build_depth_net(
-        depth_net, num_layers=num_layers, pretrained=pretrained, scales=tuple(scales)
+        depth_net, num_layers=num_layers, pretrained=pretrained, scales=tuple(scales), **meaning
     )
 
 
@@ -78,6 +83,8 @@ __all__ = [
     "POSE_KINDS",
     "DepthDecoder",
     "DepthNet",
+    "DepthPredictor",
+    "MONODEPTH2_DEPTH_RANGE",
     "EigenCoarseFine",
     "LearnedIntrinsics",
     "PoseCNN",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from mono.nets.depth_decoder import DepthDecoder
+from mono.nets.depth_predictor import MONODEPTH2_DEPTH_RANGE, DepthPredictor
 from mono.nets.resnet_encoder import ResnetEncoder
 from mono.types import DepthOutput
 
@@ -28,13 +29,15 @@ def check_input_size(height: int, width: int) -> None:
         )
 
 
-class DepthNet(nn.Module):
+class DepthNet(DepthPredictor):
     """ResNet encoder + :class:`DepthDecoder` predicting sigmoid disparity.
 
     Args:
         num_layers: ResNet depth (18, 34, 50, 101, 152).
         pretrained: ImageNet initialisation of the encoder.
         scales: output scales, 0 (full resolution) .. 3 in Monodepth2.
+        min_depth, max_depth, metric_scale: what the disparity means
+            (:class:`~mono.nets.depth_predictor.DepthPredictor`).
 
     Attributes:
         encoder: :class:`ResnetEncoder`; its state dict is Monodepth2's ``encoder.pth``.
@@ -42,9 +45,15 @@ class DepthNet(nn.Module):
     """
 
     def __init__(
-        self, num_layers: int = 18, pretrained: bool = False, scales: Sequence[int] = (0, 1, 2, 3)
+        self,
+        num_layers: int = 18,
+        pretrained: bool = False,
+        scales: Sequence[int] = (0, 1, 2, 3),
+        min_depth: float = MONODEPTH2_DEPTH_RANGE[0],
+        max_depth: float = MONODEPTH2_DEPTH_RANGE[1],
+        metric_scale: float | None = None,
     ):
-        super().__init__()
+        super().__init__(min_depth, max_depth, metric_scale)
         self.encoder = ResnetEncoder(num_layers, pretrained=pretrained)
         self.decoder = DepthDecoder(self.encoder.num_ch_enc, scales=scales)
 
@@ -54,7 +63,11 @@ class DepthNet(nn.Module):
 
     def settings(self) -> dict:
         """What :func:`mono.nets.build_depth_net` ("resnet") needs to build this network again."""
-        return {"num_layers": self.encoder.num_layers, "scales": list(self.scales)}
+        return {
+            "num_layers": self.encoder.num_layers,
+            "scales": list(self.scales),
+            **self.range_settings(),
+        }
 
     def encode(self, image: Tensor) -> list[Tensor]:
         """Encoder features of ``image`` (B, 3, H, W) in [0, 1]; H and W multiples of 32, >= 64.

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mono.nets.depth_predictor import MONODEPTH2_DEPTH_RANGE, DepthPredictor
 from mono.nets.resnet_encoder import INPUT_MEAN, INPUT_STD
 from mono.types import DepthOutput
 
@@ -33,7 +34,7 @@ def _conv_relu(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> list[nn
     return [nn.Conv2d(in_ch, out_ch, kernel, stride, padding=kernel // 2), nn.ReLU(inplace=True)]
 
 
-class EigenCoarseFine(nn.Module):
+class EigenCoarseFine(DepthPredictor):
     """Eigen et al. (2014) coarse + fine network predicting one full-resolution disparity.
 
     Args:
@@ -41,10 +42,21 @@ class EigenCoarseFine(nn.Module):
             accepted; the coarse map is then resized).
         hidden: width of the first fully connected layer.
         dropout: dropout after the first fully connected layer (the paper uses it).
+        min_depth, max_depth, metric_scale: what the disparity means
+            (:class:`~mono.nets.depth_predictor.DepthPredictor`).
     """
 
-    def __init__(self, height: int, width: int, hidden: int = 1024, dropout: float = 0.5):
-        super().__init__()
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        hidden: int = 1024,
+        dropout: float = 0.5,
+        min_depth: float = MONODEPTH2_DEPTH_RANGE[0],
+        max_depth: float = MONODEPTH2_DEPTH_RANGE[1],
+        metric_scale: float | None = None,
+    ):
+        super().__init__(min_depth, max_depth, metric_scale)
         if height < 4 or width < 4:
             raise ValueError(f"EigenCoarseFine height={height}, width={width} must be at least 4")
         self.height, self.width, self.hidden = height, width, hidden
@@ -77,7 +89,12 @@ class EigenCoarseFine(nn.Module):
 
     def settings(self) -> dict:
         """What :func:`mono.nets.build_depth_net` ("eigen") needs to build this network again."""
-        return {"height": self.height, "width": self.width, "hidden": self.hidden}
+        return {
+            "height": self.height,
+            "width": self.width,
+            "hidden": self.hidden,
+            **self.range_settings(),
+        }
 
     def forward(self, image: Tensor) -> DepthOutput:
         """Predict disparity.
