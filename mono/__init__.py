@@ -10,7 +10,8 @@ of the layers above it, never below; ``tests/test_layers.py`` checks every impor
     nets/                                   depth and pose networks (torch + torchvision)
     data/                                   layouts (KITTI raw, KITTI odometry, videos;
                                               registry.py) + synthetic drives -> Sample -> Batch
-    objective, checkpoint                   the view-synthesis loss; networks read back
+    objective, loss_terms, checkpoint       the view-synthesis loss; the objective as weighted,
+                                              registered terms; networks read back
     module, callbacks, checkpointing,       training: the LightningModule, its callbacks, runs
       stopping, rng_state,                    that survive (random states included), timing
       benchmark(_report), inspect             and inspection of the loss

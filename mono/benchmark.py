@@ -34,10 +34,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from mono.benchmark_report import PHASES, PRECISIONS, BenchmarkConfig
-from mono.objective import view_synthesis_loss
+from mono.loss_terms import LossTerms, TermInputs, evaluate_terms
 
 
 class PhaseClock:
@@ -72,7 +71,7 @@ def autocast_for(precision: str, device: torch.device):
     return contextlib.nullcontext()
 
 
-def timed_loss(model, views, clock: PhaseClock) -> dict[str, Tensor]:
+def timed_loss(model, views, clock: PhaseClock) -> LossTerms:
     """``model.compute_loss(views)`` for a self-supervised model, with a lap per phase.
 
     The same calls as :meth:`DepthModel.compute_loss`, so the terms are identical (only the
@@ -84,15 +83,17 @@ def timed_loss(model, views, clock: PhaseClock) -> dict[str, Tensor]:
     clock.lap("depth_forward")
     T = model.predict_poses(views, per_frame_feats)
     clock.lap("pose_forward")
-    terms, _ = view_synthesis_loss(
-        model.objective,
-        views.color,
-        depth_out.disps,
-        T,
-        model.warping_K(views),
-        model.source_ids,
+    inputs = TermInputs(
+        views=views,
+        disps=depth_out.disps,
+        depth_net=model.depth,
+        T_src_tgt=T,
+        K=model.warping_K(views),
+        source_ids=model.source_ids,
+        objective=model.objective,
         masks=masks,
     )
+    terms = evaluate_terms(model.terms, inputs)
     clock.lap("loss")
     return terms
 
@@ -256,12 +257,12 @@ def run_benchmark(config: BenchmarkConfig) -> dict:
         clock.lap("prepare")
         with autocast:
             terms = timed_loss(model, views, clock)
-        terms["loss"].backward()
+        terms.loss.backward()
         clock.lap("backward")
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         clock.lap("optimizer")
-        loss = terms["loss"].detach()
+        loss = terms.loss.detach()
         if i >= config.warmup:
             steps.append(dict(clock.times))
     memory = process_memory()  # while the workers still run

@@ -61,7 +61,7 @@ class ImageLogger(pl.Callback):
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
         with torch.no_grad(), torch.random.fork_rng(devices=devices):
             n = min(self.max_images, batch.color.shape[0])
-            _, _, detail = pl_module.compute_loss(_first(batch, n), keep=True)
+            detail = pl_module.compute_loss(_first(batch, n), keep=True).detail
         pl_module.train(was_training)
         panels = {name: images.cpu() for name, images in panels_from_detail(detail).items()}
         for logger in trainer.loggers:

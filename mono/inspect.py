@@ -177,12 +177,12 @@ def inspect_batch(model: DepthModel, batch: Batch | Views, seed: int | None = 0)
         with torch.no_grad(), torch.random.fork_rng(devices=forked, enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
-            terms, _, detail = model.compute_loss(views, keep=True)
+            terms = model.compute_loss(views, keep=True)
     finally:
         model.train(was_training)
     return Inspection(
-        terms={k: float(v) for k, v in terms.items()},
-        detail=_cpu(detail),
+        terms={"loss": float(terms.loss), **{k: float(v) for k, v in terms.values.items()}},
+        detail=_cpu(terms.detail),
         views=views.to("cpu"),
         objective=model.objective,
     )

@@ -17,8 +17,8 @@ from torch import Tensor
 from mono.data.augment import prepare_batch
 from mono.data.calib import MONODEPTH2_BASELINE, metric_scale
 from mono.frame_ids import STEREO, FrameId, parse_frame_ids
-from mono.losses import SUPERVISED_LOSSES
-from mono.metrics import batch_depth_metrics, constant_depth_baseline, resize_into_padding
+from mono.loss_terms import LossTerms, TermInputs, configured_terms, evaluate_terms
+from mono.metrics import batch_depth_metrics, constant_depth_baseline
 from mono.nets import (
     DEPTH_NETS,
     POSE_KINDS,
@@ -30,7 +30,7 @@ from mono.nets import (
     check_input_size,
     depth_net_from_options,
 )
-from mono.objective import ObjectiveConfig, ObjectiveDetail, view_synthesis_loss
+from mono.objective import ObjectiveConfig
 from mono.rng_state import rng_states, set_rng_states
 from mono.types import Batch, DepthOutput, Views
 
@@ -79,6 +79,9 @@ class DepthModel(pl.LightningModule):
             al. 2017) instead of auto-masking; "resnet" only. Default False.
         training_mode: "self_supervised" (view synthesis), "supervised" (ground truth only) or
             "hybrid" (both, summed). Default "self_supervised".
+        self_supervised_terms: name -> weight of the self-supervised terms (names in
+            ``mono.loss_terms.SELF_SUPERVISED_TERMS``). Default None = Monodepth2's
+            ``{"reprojection": 1, "smoothness": disparity_smoothness}``.
         supervised_losses: name -> weight of the supervised terms (names in
             ``mono.losses.SUPERVISED_LOSSES``). Default None = ``{"silog": 1.0}``.
         supervised_weight: factor on the supervised sum in hybrid mode. Default 1.0.
@@ -157,6 +160,7 @@ class DepthModel(pl.LightningModule):
         v1_multiscale: bool = False,
         predictive_mask: bool = False,
         training_mode: TrainingMode = "self_supervised",
+        self_supervised_terms: dict[str, float] | None = None,
         supervised_losses: dict[str, float] | None = None,
         supervised_weight: float = 1.0,
         gt_depth_range: tuple[float, float] = (0.1, 100.0),
@@ -220,12 +224,11 @@ class DepthModel(pl.LightningModule):
             raise ValueError(
                 f"model.supervised_losses is empty: training_mode='{training_mode}' needs a term"
             )
-        unknown = sorted(set(self.supervised_losses) - set(SUPERVISED_LOSSES))
-        if unknown:
-            raise ValueError(
-                f"model.supervised_losses: unknown {unknown}; "
-                f"choose from {sorted(SUPERVISED_LOSSES)}"
-            )
+        if self_supervised_terms is None:
+            self_supervised_terms = {"reprojection": 1.0, "smoothness": disparity_smoothness}
+        self.terms = configured_terms(
+            training_mode, self_supervised_terms, self.supervised_losses, supervised_weight
+        )
         if pose_model_type not in POSE_KINDS:
             raise ValueError(
                 f"model.pose_model_type='{pose_model_type}': choose from {list(POSE_KINDS)}"
@@ -381,68 +384,33 @@ class DepthModel(pl.LightningModule):
         b, _, _, h, w = views.color.shape
         return self.intrinsics(b, h, w, flip=views.flip, sizes=views.sizes)
 
-    def compute_loss(self, views: Views, keep: bool = False, automask: float = 1.0):
-        """All loss terms for a prepared batch; ``keep`` also returns the objective's detail.
-        ``automask`` weighs the auto-masked loss against the unmasked one: 0 (or False) turns
-        auto-masking off for this batch, as in the warm-up of training."""
+    def compute_loss(self, views: Views, keep: bool = False, automask: float = 1.0) -> LossTerms:
+        """Every configured term on a prepared batch (:mod:`mono.loss_terms`); ``keep`` also
+        records the view synthesis's intermediates. ``automask`` weighs the auto-masked loss
+        against the unmasked one: 0 (or False) turns auto-masking off for this batch, as in
+        the warm-up of training."""
         depth_out, per_frame_feats, target_feats = self._encode(views)
-        terms: dict[str, Tensor] = {}
-        detail: ObjectiveDetail | None = None
-        total = views.color.new_zeros(())
+        inputs = TermInputs(
+            views=views,
+            disps=depth_out.disps,
+            depth_net=self.depth,
+            source_ids=self.source_ids,
+            objective=self.objective,
+            gt_depth_range=tuple(self.hparams.gt_depth_range),
+            keep=keep,
+        )
         if self.self_supervised:
-            T = self.predict_poses(views, per_frame_feats) if self.source_ids else None
-            masks = None
+            inputs.T_src_tgt = self.predict_poses(views, per_frame_feats)
+            inputs.K = self.warping_K(views)
             if self.mask_decoder is not None:
-                masks = self.mask_decoder(target_feats)
-            objective = self.objective
-            if not automask and not objective.disable_automasking:
-                objective = dataclasses.replace(objective, disable_automasking=True)
+                inputs.masks = self.mask_decoder(target_feats)
+            if not automask and not self.objective.disable_automasking:
+                inputs.objective = dataclasses.replace(self.objective, disable_automasking=True)
             elif automask < 1:
-                objective = dataclasses.replace(objective, automask_weight=float(automask))
-            ss_terms, detail = view_synthesis_loss(
-                objective,
-                views.color,
-                depth_out.disps,
-                T,
-                self.warping_K(views),
-                self.source_ids,
-                masks=masks,
-                keep=keep,
-            )
-            total = total + ss_terms.pop("loss")
-            terms.update(ss_terms)
-        if self.hparams.training_mode != "self_supervised":
-            sup = self.supervised_loss(depth_out, views)
-            weight = self.hparams.supervised_weight if self.self_supervised else 1.0
-            total = total + weight * sup.pop("supervised")
-            terms.update(sup)
-        terms["loss"] = total
-        return terms, depth_out, detail
-
-    def supervised_loss(self, depth_out: DepthOutput, views: Views) -> dict[str, Tensor]:
-        """Weighted supervised terms on full-resolution depth against the batch's ground truth.
-
-        The ground truth stays at its native size: each prediction is resized to its own
-        sample's size inside the zero padding (which is invalid ground truth), as the metrics do.
-        """
-        if views.depth_gt is None:
-            raise ValueError(
-                "model.training_mode needs ground truth but the batch has none: set data.depth "
-                "to 'lidar', 'dense' or 'auto' with ground truth on disk"
-            )
-        depth = self.depth.to_depth(depth_out.disps[0])
-        gt = views.depth_gt
-        pred = resize_into_padding(depth, views.sizes, gt.shape[-2:])
-        low, high = self.hparams.gt_depth_range
-        valid = (gt > low) & (gt < high)
-        out = {}
-        total = depth.new_zeros(())
-        for name, weight in self.supervised_losses.items():
-            value = SUPERVISED_LOSSES[name](pred, gt, valid)
-            out[f"sup_{name}"] = value
-            total = total + weight * value
-        out["supervised"] = total
-        return out
+                inputs.objective = dataclasses.replace(
+                    self.objective, automask_weight=float(automask)
+                )
+        return evaluate_terms(self.terms, inputs)
 
     # ----------------------------------------------------------------------------- steps
     def automask_weight(self, step: int) -> float:
@@ -455,15 +423,16 @@ class DepthModel(pl.LightningModule):
         return 1.0 if after >= ramp else (after + 1) / (ramp + 1)
 
     def training_step(self, views: Views, batch_idx: int) -> Tensor:
-        terms, _, _ = self.compute_loss(views, automask=self.automask_weight(self.global_step))
-        self.last_loss_terms = {k: v.detach() for k, v in terms.items()}
+        terms = self.compute_loss(views, automask=self.automask_weight(self.global_step))
+        logged = {"loss": terms.loss.detach(), **{k: v.detach() for k, v in terms.values.items()}}
+        self.last_loss_terms = logged
         bs = views.color.shape[0]
-        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, batch_size=bs)
-        self.log("loss", terms["loss"].detach(), prog_bar=True, logger=False, batch_size=bs)
+        self.log_dict({f"train/{k}": v for k, v in logged.items()}, batch_size=bs)
+        self.log("loss", logged["loss"], prog_bar=True, logger=False, batch_size=bs)
         if self.intrinsics is not None:
             camera = {f"train/{k}": v for k, v in self.intrinsics.describe().items()}
             self.log_dict(camera, batch_size=bs)
-        return terms["loss"]
+        return terms.loss
 
     def _depth_metrics(self, views: Views, stage: str) -> None:
         if views.depth_gt is None:

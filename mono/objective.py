@@ -113,6 +113,10 @@ class ObjectiveDetail:
     scales: list[ScaleDetail] = field(default_factory=list)
 
 
+def _wide(x: Tensor) -> Tensor:
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x
@@ -173,18 +177,15 @@ def view_synthesis_loss(
         "smoothness" (averaged over scales); ``detail`` is None unless ``keep``.
     """
 
-    def wide(x: Tensor) -> Tensor:
-        return x.to(torch.promote_types(x.dtype, torch.float32))
-
     with torch.autocast(color.device.type, enabled=False):
         return _view_synthesis_loss(
             cfg,
-            wide(color),
-            [wide(d) for d in disps],
-            wide(T_src_tgt),
-            wide(K),
+            _wide(color),
+            [_wide(d) for d in disps],
+            _wide(T_src_tgt),
+            _wide(K),
             source_ids,
-            masks=None if masks is None else [wide(m) for m in masks],
+            masks=None if masks is None else [_wide(m) for m in masks],
             keep=keep,
             generator=generator,
         )
@@ -200,6 +201,7 @@ def _view_synthesis_loss(
     masks: list[Tensor] | None = None,
     keep: bool = False,
     generator: torch.Generator | None = None,
+    with_smoothness: bool = True,
 ) -> tuple[dict[str, Tensor], ObjectiveDetail | None]:
     b, f, _, h, w = color.shape
     target, sources = color[:, 0], color[:, 1:]
@@ -257,21 +259,71 @@ def _view_synthesis_loss(
             loss = cfg.automask_weight * loss + (1 - cfg.automask_weight) * unmasked.loss.mean()
         reproj_terms.append(loss)
 
+        if masks is not None:
+            reproj_terms[-1] = reproj_terms[-1] + predictive_mask_loss(masks[s])
+        if not (with_smoothness or keep):
+            continue
         color_s = _resize(target, tuple(disp.shape[-2:]))
         smooth = smoothness(disp, color_s)
         smooth_terms.append(smooth * cfg.disparity_smoothness / 2**s)
-        if masks is not None:
-            reproj_terms[-1] = reproj_terms[-1] + predictive_mask_loss(masks[s])
         if detail is not None:
             grad_img = (color_s[..., :, 1:] - color_s[..., :, :-1]).abs().mean(1, keepdim=True)
             detail.scales.append(
                 ScaleDetail(disp, depth, warped, reprojection, result, smooth, torch.exp(-grad_img))
             )
-    reprojection_loss = torch.stack(reproj_terms).mean()
-    smoothness_loss = torch.stack(smooth_terms).mean()
+    reprojection = torch.stack(reproj_terms).mean()
+    if not smooth_terms:
+        return {"reprojection": reprojection}, detail
+    smooth_mean = torch.stack(smooth_terms).mean()
     terms = {
-        "loss": reprojection_loss + smoothness_loss,
-        "reprojection": reprojection_loss,
-        "smoothness": smoothness_loss,
+        "loss": reprojection + smooth_mean,
+        "reprojection": reprojection,
+        "smoothness": smooth_mean,
     }
     return terms, detail
+
+
+def reprojection_loss(
+    cfg: ObjectiveConfig,
+    color: Tensor,
+    disps: list[Tensor],
+    T_src_tgt: Tensor,
+    K: Tensor,
+    source_ids: list[str],
+    masks: list[Tensor] | None = None,
+    keep: bool = False,
+) -> tuple[Tensor, ObjectiveDetail | None]:
+    """The view-synthesis part of :func:`view_synthesis_loss` alone (no smoothness): the
+    per-pixel minimum reprojection, auto-masked, averaged over scales (plus the predictive
+    mask's regulariser with ``cfg.predictive_mask``). Same arguments; returns (loss, detail)."""
+    with torch.autocast(color.device.type, enabled=False):
+        terms, detail = _view_synthesis_loss(
+            cfg,
+            _wide(color),
+            [_wide(d) for d in disps],
+            _wide(T_src_tgt),
+            _wide(K),
+            source_ids,
+            masks=None if masks is None else [_wide(m) for m in masks],
+            keep=keep,
+            with_smoothness=False,
+        )
+    return terms["reprojection"], detail
+
+
+def smoothness_loss(disps: list[Tensor], target: Tensor) -> Tensor:
+    """Edge-aware smoothness of every scale's disparity against the target image resized to
+    it, scale s weighted 1 / 2**s, averaged over scales (Monodepth2 then multiplies by
+    ``disparity_smoothness``). Computed in float32 or wider.
+
+    Args:
+        disps: sigmoid disparities finest first, ``disps[s]`` (B, 1, h_s, w_s).
+        target: (B, 3, H, W) un-jittered target image in [0, 1].
+    """
+    with torch.autocast(target.device.type, enabled=False):
+        target = _wide(target)
+        values = [
+            smoothness(_wide(d), _resize(target, tuple(d.shape[-2:]))) / 2**s
+            for s, d in enumerate(disps)
+        ]
+    return torch.stack(values).mean()

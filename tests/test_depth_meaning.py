@@ -7,9 +7,10 @@ import torch
 
 from mono.checkpoint import load_networks
 from mono.export import export_networks, load_pt
+from mono.loss_terms import TermInputs, evaluate_terms
 from mono.module import DepthModel
 from mono.nets import DepthNet, EigenCoarseFine, build_depth_net
-from mono.types import DepthOutput, Views
+from mono.types import Views
 
 H, W = 64, 64
 
@@ -81,5 +82,8 @@ def test_supervised_terms_count_ground_truth_only_inside_gt_depth_range():
         K=torch.eye(3)[None], T_stereo=torch.eye(4)[None], depth_gt=gt,
         sizes=torch.tensor([[H, W]]),
     )  # fmt: skip
-    out = model.supervised_loss(DepthOutput(disps=[disp]), views)
-    torch.testing.assert_close(out["sup_l1"], (depth - 10.0).abs().mean())
+    terms = evaluate_terms(
+        model.terms, TermInputs(views, [disp], model.depth, gt_depth_range=(0.5, 30.0))
+    )
+    torch.testing.assert_close(terms.values["sup_l1"], (depth - 10.0).abs().mean())
+    torch.testing.assert_close(terms.loss, terms.values["sup_l1"])

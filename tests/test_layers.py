@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("mono.geometry", "mono.losses", "mono.metrics", "mono.visualize"),
     ("mono.nets",),
     ("mono.data",),
-    ("mono.objective", "mono.checkpoint"),
+    ("mono.objective", "mono.loss_terms", "mono.checkpoint"),
     (
         "mono.module",
         "mono.callbacks",

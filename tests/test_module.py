@@ -27,9 +27,9 @@ def _views(root, frame_ids=("0", "-1", "1"), batch_size=2):
 
 def _step(model, batch):
     views = model.on_after_batch_transfer(batch)
-    terms, depth_out, _ = model.compute_loss(views)
-    terms["loss"].backward()
-    return terms, depth_out
+    terms = model.compute_loss(views)
+    terms.loss.backward()
+    return terms, terms.disps
 
 
 @pytest.mark.parametrize(
@@ -41,9 +41,9 @@ def test_every_parameter_learns_in_each_mode(synthetic_root, frame_ids, has_pose
     torch.manual_seed(0)
     model = DepthModel(height=H, width=W, frame_ids=list(frame_ids), pretrained=False)
     assert (model.pose is not None) == has_pose
-    terms, depth_out = _step(model, _views(synthetic_root, frame_ids))
-    assert torch.isfinite(terms["loss"]) and terms["loss"] > 0
-    assert len(depth_out.disps) == 4
+    terms, disps = _step(model, _views(synthetic_root, frame_ids))
+    assert torch.isfinite(terms.loss) and terms.loss > 0
+    assert len(disps) == 4
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
     assert not missing, f"parameters without gradient: {missing[:5]}"
 
@@ -63,7 +63,7 @@ def test_loss_switches_run(synthetic_root, switch):
     torch.manual_seed(0)
     model = DepthModel(height=H, width=W, pretrained=False, **{switch: True})
     terms, _ = _step(model, _views(synthetic_root))
-    assert torch.isfinite(terms["loss"])
+    assert torch.isfinite(terms.loss)
     if switch == "predictive_mask":
         assert all(p.grad is not None for p in model.mask_decoder.parameters())
 
@@ -119,7 +119,7 @@ def test_automask_warmup_trains_with_every_pixel_then_monodepth2s_loss(synthetic
     def loss(**kwargs):
         with torch.no_grad(), torch.random.fork_rng():
             torch.manual_seed(1)  # the same tie-break noise for every call
-            return model.compute_loss(views, **kwargs)[0]["loss"]
+            return model.compute_loss(views, **kwargs).loss
 
     unmasked = loss(automask=False)
     masked = loss()
@@ -129,7 +129,7 @@ def test_automask_warmup_trains_with_every_pixel_then_monodepth2s_loss(synthetic
     plain.eval()
     with torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(1)
-        assert torch.equal(plain.compute_loss(views)[0]["loss"], unmasked)
+        assert torch.equal(plain.compute_loss(views).loss, unmasked)
 
     steps = []
     model.log_dict = model.log = lambda *a, **k: None  # no trainer to log to
@@ -157,7 +157,7 @@ def test_channels_last_gives_the_same_loss_and_gradients(synthetic_root):
         assert conv.is_contiguous(memory_format=torch.channels_last) == channels_last
         torch.manual_seed(1)  # the same tie-break noise
         terms, _ = _step(model, batch)
-        results.append((terms["loss"].detach(), conv.grad.clone()))
+        results.append((terms.loss.detach(), conv.grad.clone()))
     (loss_a, grad_a), (loss_b, grad_b) = results
     torch.testing.assert_close(loss_b, loss_a, rtol=1e-5, atol=0)
     torch.testing.assert_close(grad_b, grad_a, rtol=1e-3, atol=1e-6)
@@ -190,12 +190,12 @@ def test_automask_ramp_blends_the_unmasked_loss_into_monodepth2s(synthetic_root,
         with torch.no_grad(), torch.random.fork_rng():
             torch.manual_seed(1)
             if step is None:
-                return model.compute_loss(views, **kwargs)[0]["loss"]
+                return model.compute_loss(views, **kwargs).loss
             monkeypatch.setattr(DepthModel, "global_step", property(lambda self: step))
             return model.training_step(views, 0)
 
     masked, unmasked = loss(), loss(automask=False)
-    smooth = model.compute_loss(views)[0]["smoothness"]
+    smooth = 1e-3 * model.compute_loss(views).values["smoothness"]
     for step, w in ((1, 0.0), (3, 0.5), (4, 0.75), (5, 1.0)):
         want = w * (masked - smooth) + (1 - w) * (unmasked - smooth) + smooth
         torch.testing.assert_close(loss(step), want, rtol=1e-6, atol=0)

@@ -66,8 +66,8 @@ def test_training_step_loss_under_bf16_autocast_matches_fp32(synthetic_root):
     def terms(autocast):
         torch.manual_seed(1)  # the same auto-mask tie-break noise in both runs
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            out, _, _ = model.compute_loss(views)
-        return {k: v.detach() for k, v in out.items()}
+            out = model.compute_loss(views)
+        return {"loss": out.loss.detach(), **{k: v.detach() for k, v in out.values.items()}}
 
     full, mixed = terms(False), terms(True)
     assert all(torch.isfinite(v) for v in mixed.values())

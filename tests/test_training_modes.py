@@ -12,9 +12,10 @@ import yaml
 from mono.cli import main as mono_main
 from mono.data.datamodule import KittiDataModule
 from mono.geometry import depth_to_disp
+from mono.loss_terms import TermInputs, evaluate_terms
 from mono.losses import SUPERVISED_LOSSES
 from mono.module import DepthModel
-from mono.types import DepthOutput, Views
+from mono.types import Views
 
 ROOT = Path(__file__).resolve().parents[1]
 H, W = 64, 192
@@ -58,11 +59,11 @@ def test_supervised_mode_has_no_pose_net_and_trains_the_depth_net(synthetic_root
     views = _first_batch(synthetic_root, model)
     assert views.depth_gt is not None
     assert 0 < (views.depth_gt > 0).float().mean() < 0.5  # sparse projected LiDAR
-    terms, _, detail = model.compute_loss(views)
-    assert set(terms) == {"sup_silog", "loss"} and detail is None  # no view synthesis at all
-    assert torch.isfinite(terms["loss"]) and terms["loss"] > 0
-    assert torch.equal(terms["loss"], terms["sup_silog"])  # weight 1, the only term
-    terms["loss"].backward()
+    terms = model.compute_loss(views)
+    assert set(terms.values) == {"sup_silog"} and terms.detail is None  # no view synthesis
+    assert torch.isfinite(terms.loss) and terms.loss > 0
+    assert torch.equal(terms.loss, terms.values["sup_silog"])  # weight 1, the only term
+    terms.loss.backward()
     first_conv = model.depth.encoder.encoder.conv1.weight
     assert first_conv.grad is not None and first_conv.grad.abs().sum() > 0
     reached = [n for n, p in model.named_parameters() if p.grad is not None and p.grad.any()]
@@ -87,13 +88,14 @@ def test_hybrid_sums_both_objectives_with_the_supervised_weight(synthetic_root):
     ss.load_state_dict(hybrid.state_dict())  # same depth and pose networks
     views = _first_batch(synthetic_root, hybrid)
     torch.manual_seed(1)  # the automask's tie-break noise draws from the global generator
-    h_terms, _, _ = hybrid.compute_loss(views)
+    hybrid_terms = hybrid.compute_loss(views)
     torch.manual_seed(1)
-    s_terms, _, _ = ss.compute_loss(views)
-    assert set(h_terms) == {"reprojection", "smoothness", "sup_silog", "sup_l1", "loss"}
-    assert torch.equal(h_terms["reprojection"], s_terms["reprojection"])
-    supervised = h_terms["sup_silog"] + 0.1 * h_terms["sup_l1"]
-    torch.testing.assert_close(h_terms["loss"], s_terms["loss"] + 0.5 * supervised)
+    ss_terms = ss.compute_loss(views)
+    h, s = hybrid_terms.values, ss_terms.values
+    assert set(h) == {"reprojection", "smoothness", "sup_silog", "sup_l1"}
+    assert torch.equal(h["reprojection"], s["reprojection"])
+    supervised = h["sup_silog"] + 0.1 * h["sup_l1"]
+    torch.testing.assert_close(hybrid_terms.loss, ss_terms.loss + 0.5 * supervised)
 
 
 def test_hybrid_training_step_logs_both_terms(synthetic_root):
@@ -110,6 +112,13 @@ def test_hybrid_training_step_logs_both_terms(synthetic_root):
     assert logged["train/sup_silog"] > 0 and logged["train/reprojection"] > 0
 
 
+def _supervised(model, disp, views):
+    """Every configured (supervised) term on ``disp`` and their weighted sum."""
+    inputs = TermInputs(views, [disp], model.depth, gt_depth_range=model.hparams.gt_depth_range)
+    terms = evaluate_terms(model.terms, inputs)
+    return {**terms.values, "supervised": terms.loss}
+
+
 def test_supervised_terms_ignore_invalid_ground_truth_in_the_module():
     torch.manual_seed(0)
     model = DepthModel(
@@ -121,17 +130,17 @@ def test_supervised_terms_ignore_invalid_ground_truth_in_the_module():
     invalid[0, :, 10:30, 20:80] = True  # a hole (GT 0)
     invalid[1, :, :, : W // 2] = True  # half an image without measurements
     gt[invalid] = 0.0
-    gt[0, 0, 50, 100] = 150.0  # beyond model.max_depth (100 m): invalid too
+    gt[0, 0, 50, 100] = 150.0  # beyond model.gt_depth_range (100 m): invalid too
     invalid[0, 0, 50, 100] = True
     disp = torch.rand(2, 1, H, W, requires_grad=True)  # at the ground truth's size
-    out = model.supervised_loss(DepthOutput([disp]), _views(gt))
+    out = _supervised(model, disp, _views(gt))
     assert set(out) == {f"sup_{n}" for n in SUPERVISED_LOSSES} | {"supervised"}
     out["supervised"].backward()
     assert torch.all(disp.grad[invalid] == 0)
     assert (disp.grad[~invalid] != 0).float().mean() > 0.9
     # Any prediction at invalid pixels gives the same value.
     other = torch.where(invalid, torch.rand_like(disp), disp.detach())
-    again = model.supervised_loss(DepthOutput([other]), _views(gt))
+    again = _supervised(model, other, _views(gt))
     for name, value in out.items():
         assert torch.equal(again[name], value.detach()), name
 
@@ -149,7 +158,7 @@ def test_ground_truth_padding_is_cropped_per_sample():
     sizes = torch.tensor([[H, W], [H + 16, W + 64]])
     depth = torch.stack([ramp, torch.full((H, W), 10.0)])[:, None]
     disp = depth_to_disp(depth, model.hparams.min_depth, model.hparams.max_depth)
-    out = model.supervised_loss(DepthOutput([disp]), _views(gt, sizes))
+    out = _supervised(model, disp, _views(gt, sizes))
     assert out["sup_l1"] < 1e-3
 
 
@@ -166,7 +175,7 @@ def test_eigen_net_trains_in_supervised_mode(synthetic_root):
 
     def loss(train: bool):
         model.train(train)
-        return model.compute_loss(views)[0]["loss"]
+        return model.compute_loss(views).loss
 
     with torch.no_grad():
         before = loss(False)
@@ -189,8 +198,8 @@ def test_eigen_model_accepts_sizes_the_resnet_cannot():
     )
     views = _views(torch.full((2, 1, 70, 200), 10.0), height=70, width=200)
     views.color = views.color_aug = torch.rand(2, 1, 3, 70, 200)
-    terms, depth_out, _ = model.compute_loss(views)
-    assert depth_out.disps[0].shape == (2, 1, 70, 200) and torch.isfinite(terms["loss"])
+    terms = model.compute_loss(views)
+    assert terms.disps[0].shape == (2, 1, 70, 200) and torch.isfinite(terms.loss)
 
 
 # ------------------------------------------------------------------------------ options
