@@ -9,6 +9,7 @@ names below keep configs that name them here working.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 
@@ -151,7 +152,8 @@ class Throughput(pl.Callback):
 
 class RunSummary(pl.Callback):
     """Says where a fit writes (checkpoints, logs) when it starts and what it left when it ends:
-    the best checkpoint with its score, and ``last.ckpt``."""
+    the best checkpoint with its score, and ``last.ckpt``; after a test, the test metrics beside
+    the constant-depth baseline's."""
 
     def on_fit_start(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero or trainer.fast_dev_run:
@@ -174,3 +176,25 @@ class RunSummary(pl.Callback):
         if os.path.isfile(last):
             lines.append(f"last: {last} (continue with --ckpt_path last)")
         print("\n".join(lines), flush=True)
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero:
+            table = test_table(trainer.callback_metrics)
+            if table:
+                print("\n" + table, flush=True)
+
+
+def test_table(metrics: dict) -> str:
+    """abs_rel, rmse and a1 of the model and of the constant-depth baseline, and how much lower
+    the model's abs_rel is; empty without test metrics."""
+    if "test/abs_rel" not in metrics:
+        return ""
+    rows = [("model", "test/"), ("constant depth (median-scaled)", "test/baseline_")]
+    lines = [f"{'':32s} {'abs_rel':>8s} {'rmse':>8s} {'a1':>8s}"]
+    for label, prefix in rows:
+        vals = [float(metrics.get(prefix + k, math.nan)) for k in ("abs_rel", "rmse", "a1")]
+        lines.append(f"{label:32s} " + " ".join(f"{v:8.4f}" for v in vals))
+    model_abs = float(metrics["test/abs_rel"])
+    base_abs = float(metrics.get("test/baseline_abs_rel", math.nan))
+    lines.append(f"abs_rel {100 * (1 - model_abs / base_abs):.1f}% lower than the baseline")
+    return "\n".join(lines)

@@ -122,3 +122,23 @@ def test_tensorboard_and_wandb_get_scalars_and_images(synthetic_root, tmp_path):
     # wandb (offline) stores each logged picture as a file in the run's media folder.
     media = {p.name.split("_")[0] for p in Path(run_dir).rglob("*.png")}
     assert {"disparity", "automask"} <= media, media
+
+
+def test_test_table_prints_model_and_constant_baseline(capsys):
+    """`mono test` ends with the model's metrics beside the constant depth's (RunSummary)."""
+    from types import SimpleNamespace
+
+    from mono.callbacks import RunSummary
+
+    metrics = {
+        "test/abs_rel": torch.tensor(0.25), "test/rmse": torch.tensor(3.0),
+        "test/a1": torch.tensor(0.7), "test/baseline_abs_rel": torch.tensor(0.5),
+        "test/baseline_rmse": torch.tensor(6.0), "test/baseline_a1": torch.tensor(0.35),
+    }  # fmt: skip
+    RunSummary().on_test_end(SimpleNamespace(is_global_zero=True, callback_metrics=metrics), None)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[1].split() == ["model", "0.2500", "3.0000", "0.7000"]
+    assert lines[2].split()[-3:] == ["0.5000", "6.0000", "0.3500"]
+    assert lines[3] == "abs_rel 50.0% lower than the baseline"
+    RunSummary().on_test_end(SimpleNamespace(is_global_zero=True, callback_metrics={}), None)
+    assert capsys.readouterr().out == ""
