@@ -88,7 +88,9 @@ def test_export_gt_errors(tmp_path):
         gt.export_gt(tmp_path, "kitti")
     with pytest.raises(FileNotFoundError, match=r"0000000007\.bin.*line 1.*drive_0001_sync 7 l"):
         gt.export_gt(tmp_path, "eigen", lines=[f"{DRIVE} 7 l"], log=None)
-    with pytest.raises(ValueError, match="malformed line"):
+    with pytest.raises(
+        ValueError, match=r"^eigen:1: expected 'folder frame side'.*side is missing"
+    ):
         gt.export_gt(tmp_path, "eigen", lines=[f"{DRIVE} 7"], log=None)
 
 
@@ -100,7 +102,7 @@ def test_load_gt_missing_says_how_to_export(tmp_path):
 
 
 def test_test_image_paths(tmp_path):
-    first = gt.read_split("eigen")[0].split()
+    first = gt.test_split_lines("eigen")[0].split()
     paths = gt.test_image_paths(tmp_path, "eigen", img_ext="png")
     assert len(paths) == 697
     assert paths[0] == tmp_path / first[0] / "image_02" / "data" / f"{first[1]}.png"

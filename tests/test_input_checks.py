@@ -91,12 +91,12 @@ def test_calibration_with_a_non_positive_focal_length_is_refused(tmp_path, fx, f
 # ----------------------------------------------------------------------------- split files
 def test_a_byte_order_mark_is_not_part_of_the_first_folder(tmp_path):
     from mono.data.splits import SplitEntry, read_split
-    from mono.evaluation.gt import read_split as read_test_lines
+    from mono.evaluation.gt import test_split_lines
 
     (tmp_path / "train_files.txt").write_bytes("\ufeffd/x 1 l\nd/x 2 r\n".encode())
     assert read_split(tmp_path / "train_files.txt")[0] == SplitEntry("d/x", 1, "l", 1)
     (tmp_path / "test_files.txt").write_bytes("\ufeffd/x 1 l\n".encode())
-    assert read_test_lines(str(tmp_path)) == ["d/x 1 l"]
+    assert test_split_lines(str(tmp_path)) == ["d/x 1 l"]
 
 
 @pytest.mark.parametrize("stage", ["train", "val"])

@@ -28,10 +28,10 @@ from mono.evaluation.gt import (
     export_command,
     export_gt,
     load_gt,
-    read_split,
     resolve_gt_kind,
     split_file,
     test_image_paths,
+    test_split_lines,
 )
 from mono.evaluation.pose import (
     PoseResult,
@@ -220,11 +220,11 @@ def cmd_evaluate(
             if len(pred_disps) <= ids.max():
                 raise ValueError(
                     f"{ext_disp}: {len(pred_disps)} predictions; eigen_to_benchmark needs the "
-                    f"{len(read_split('eigen'))} of the eigen split"
+                    f"{len(test_split_lines('eigen'))} of the eigen split"
                 )
             pred_disps = pred_disps[ids]
         # With ground truth, its count is checked below (it may be a custom --gt file).
-        n_split = len(read_split(split, data)) if gt_depths is None else len(pred_disps)
+        n_split = len(test_split_lines(split, data)) if gt_depths is None else len(pred_disps)
         if len(pred_disps) != n_split:
             raise ValueError(
                 f"{ext_disp}: {len(pred_disps)} disparity maps, but the {split} split lists "
@@ -262,7 +262,7 @@ def cmd_evaluate(
         )
     protocol = split if split in SPLIT_PROTOCOL else "directory"
     log(f"-> Evaluating {split} ({gt_kind} ground truth, {len(gt_depths)} images)")
-    lines = read_split(split, data)
+    lines = test_split_lines(split, data)
     names = lines if len(lines) == len(pred_disps) else None
     return report_scores(
         pred_disps, gt_depths, protocol, scaling, metric_scale, crop, per_image_csv, names,

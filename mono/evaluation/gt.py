@@ -27,7 +27,7 @@ from PIL import Image
 
 from mono.data import calib
 from mono.data.errors import DataFormatError
-from mono.data.splits import read_split_text
+from mono.data.splits import parse_split_line, read_split_text
 from mono.output_files import check_writable_file, writing
 
 SPLITS_DIR = Path(__file__).resolve().parent.parent / "data" / "splits"
@@ -78,8 +78,9 @@ def split_file(
     )
 
 
-def read_split(split: str, data_root: str | Path | None = None) -> list[str]:
-    """Non-empty lines of a test split, e.g. ``"2011_09_26/2011_09_26_drive_0002_sync 69 l"``."""
+def test_split_lines(split: str, data_root: str | Path | None = None) -> list[str]:
+    """Non-empty lines of a test split, e.g. ``"2011_09_26/2011_09_26_drive_0002_sync 69 l"``
+    (the names of the per-image results; :func:`parse_line` reads each)."""
     text = read_split_text(split_file(split, data_root))
     return [line for line in text.splitlines() if line.strip()]
 
@@ -105,14 +106,16 @@ def resolve_gt_kind(split: str, kind: str | None = None) -> str:
     return kind
 
 
-def parse_line(line: str, split: str) -> tuple[str, int, str]:
-    """``(folder, frame, side)`` of a split line; benchmark lines ``image N`` have side "l"."""
-    parts = line.split()
-    if len(parts) == 2 and split == "benchmark":
-        parts.append("l")
-    if len(parts) == 3 and parts[1].isdigit() and parts[2] in calib.CAMERA_OF_SIDE:
-        return parts[0], int(parts[1]), parts[2]
-    raise ValueError(f"{split} split: malformed line {line!r} (expected 'folder frame side')")
+def parse_line(line: str, split: str, number: int = 0) -> tuple[str, int, str]:
+    """``(folder, frame, side)`` of line ``number`` of a test split, read by the training
+    reader's parser (:func:`mono.data.splits.parse_split_line`); only the benchmark's ``image N``
+    lines may leave the side out (it is then "l").
+
+    Raises:
+        DataFormatError: a malformed line, as ``<split>:<number>: expected 'folder frame side'``.
+    """
+    entry = parse_split_line(line, split, number, side_optional=split == "benchmark")
+    return entry.folder, entry.frame, entry.side
 
 
 def default_gt_path(data_root: str | Path, split: str, kind: str | None = None) -> Path:
@@ -218,12 +221,12 @@ def export_gt(
     path = split_file(split, data_root, GT_SPLITS)
     kind = resolve_gt_kind(split, kind)
     out = Path(out_path) if out_path is not None else default_gt_path(data_root, split, kind)
-    lines = list(read_split(split, data_root) if lines is None else lines)
+    lines = list(test_split_lines(split, data_root) if lines is None else lines)
     check_writable_file(out, "ground-truth file")  # before minutes of projecting scans
     step = max(1, len(lines) // 10)
     depths = np.empty(len(lines), dtype=object)
     for i, line in enumerate(lines):
-        folder, frame, side = parse_line(line, split)
+        folder, frame, side = parse_line(line, split, i + 1)
         source = _gt_source(data_root, kind, folder, frame, side)
         if not source.is_file():
             raise FileNotFoundError(f"{source} not found (line {i + 1} of {path}: {line!r})")
@@ -301,8 +304,9 @@ def test_image_paths(
     """
     data_root = Path(data_root)
     paths = []
-    for line in read_split(split, data_root) if lines is None else lines:
-        folder, frame, side = parse_line(line, split)
+    lines = test_split_lines(split, data_root) if lines is None else lines
+    for number, line in enumerate(lines, start=1):
+        folder, frame, side = parse_line(line, split, number)
         if split == "benchmark":
             stem = data_root / BENCHMARK_IMAGE_DIR / f"{frame:010d}"
         else:
