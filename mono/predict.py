@@ -32,7 +32,7 @@ from PIL import Image, ImageSequence
 from mono.checkpoint import LoadedNetworks
 from mono.data.images import GrayscaleNotice, ImageDecodeError, read_colour_image, to_rgb
 from mono.depth_video import DEFAULT_FPS, SideBySideVideo
-from mono.evaluation.depth import post_process_disparity
+from mono.evaluation.depth import batch_disparities
 from mono.geometry import disp_to_depth
 from mono.output_files import check_writable_folder, writing
 from mono.point_cloud import CameraIntrinsics, point_cloud, write_ply
@@ -179,16 +179,12 @@ def predict_disparities(
     ``post_process`` also predicts the mirrored images and blends the two as Monodepth2's
     evaluation does.
     """
-    batch = to_network_input(images, nets.height, nets.width).to(device)
-    n = len(images)
-    if post_process:
-        batch = torch.cat([batch, batch.flip(-1)])
-    with torch.no_grad():
-        sigmoid = nets.depth(batch).disps[0]
-        scaled, _ = disp_to_depth(sigmoid, nets.min_depth, nets.max_depth)
-    scaled = scaled.float().cpu()
-    if post_process:
-        scaled = post_process_disparity(scaled[:n, 0], scaled[n:, 0])[:, None]
+    scaled = batch_disparities(
+        lambda x: nets.depth(x).disps[0],
+        to_network_input(images, nets.height, nets.width).to(device),
+        post_process,
+        lambda d: disp_to_depth(d, nets.min_depth, nets.max_depth)[0],
+    )
     return [
         F.interpolate(d[None], size=(img.height, img.width), mode="bilinear", align_corners=False)
         for d, img in zip(scaled, images, strict=True)

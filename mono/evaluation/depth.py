@@ -224,6 +224,32 @@ def load_image(
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
+def batch_disparities(
+    predict_fn: Callable[[torch.Tensor], torch.Tensor],
+    batch: torch.Tensor,
+    post_process: bool = False,
+    to_scaled_disp: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """(B, 1, h, w) float32 disparities of an image batch (B, 3, h, w) in [0, 1], on the CPU.
+
+    ``post_process`` also predicts the mirrored images and blends the two
+    (:func:`post_process_disparity`, Monodepth2's evaluation); ``to_scaled_disp`` maps the
+    network's output first (see :func:`predict_disparities`). Evaluation and ``mono predict``
+    both predict through here.
+    """
+    n = batch.shape[0]
+    if post_process:
+        batch = torch.cat([batch, batch.flip(-1)])
+    with torch.no_grad():
+        disp = predict_fn(batch)
+        if to_scaled_disp is not None:
+            disp = to_scaled_disp(disp)
+    disp = disp.float().cpu()
+    if post_process:
+        disp = post_process_disparity(disp[:n, 0], disp[n:, 0])[:, None]
+    return disp
+
+
 def predict_disparities(
     predict_fn: Callable[[torch.Tensor], torch.Tensor],
     image_paths: Sequence[str | Path],
@@ -264,18 +290,8 @@ def predict_disparities(
         )
         if device is not None:
             batch = batch.to(device)
-        n = batch.shape[0]
-        if post_process:
-            batch = torch.cat([batch, batch.flip(-1)])
-        with torch.no_grad():
-            disp = predict_fn(batch)
-            if to_scaled_disp is not None:
-                disp = to_scaled_disp(disp)
-        disp = disp[:, 0].float().cpu()
-        if post_process:
-            disp = post_process_disparity(disp[:n], disp[n:])
-        out.append(disp.numpy())
-        bar.update(n)
+        out.append(batch_disparities(predict_fn, batch, post_process, to_scaled_disp)[:, 0].numpy())
+        bar.update(batch.shape[0])
     bar.close()
     return np.concatenate(out) if out else np.zeros((0, height, width), np.float32)
 
