@@ -251,3 +251,40 @@ def resize_into_padding(depth: Tensor, sizes: Tensor, padded: tuple[int, int]) -
         x = F.interpolate(depth[i : i + 1], size=(h, w), mode="bilinear", align_corners=False)
         out.append(F.pad(x, (0, padded[1] - w, 0, padded[0] - h), value=1.0))
     return torch.cat(out)
+
+
+def scored_depth_metrics(
+    depth: Tensor,
+    gt: Tensor,
+    sizes: Tensor,
+    crop: str = "garg",
+    median_scaling: bool = True,
+    max_depth: float = MAX_DEPTH,
+) -> dict[str, Tensor]:
+    """Per-image metrics of a batch's prediction and of the constant-depth baseline, as
+    validation and ``mono test`` log them.
+
+    Images without valid ground truth are left out. A prediction that is not finite everywhere
+    scores inf, never "no value": a checkpoint callback that monitors the metric then still
+    sees it, and never calls that model the best.
+
+    Args:
+        depth: (B, 1, h, w) predicted depth (already in metres for stereo scaling).
+        gt, sizes, crop, median_scaling, max_depth: as :func:`batch_depth_metrics`.
+
+    Returns:
+        ``{name: (N,) values}`` for every metric of the model and ``baseline_abs_rel``,
+        ``baseline_rmse``, ``baseline_a1`` of the constant depth; N may be 0.
+    """
+    kwargs = dict(crop=crop, median_scaling=median_scaling, max_depth=max_depth)
+    model = batch_depth_metrics(depth, gt, sizes, **kwargs)
+    base = constant_depth_baseline(gt, sizes, **kwargs)
+    scored = ~torch.isnan(base["abs_rel"])  # images with valid ground truth
+    broken = ~torch.isfinite(depth.flatten(1)).all(dim=1) & scored
+    out = {}
+    for name, values in model.items():
+        values = values.masked_fill(broken, math.inf)
+        out[name] = values[~torch.isnan(values)]
+    for name in ("abs_rel", "rmse", "a1"):
+        out[f"baseline_{name}"] = base[name][~torch.isnan(base[name])]
+    return out

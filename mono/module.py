@@ -7,7 +7,6 @@ Frame ids select the training mode as in Monodepth2: ``["0", "-1", "1"]`` monocu
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Literal
 
 import pytorch_lightning as pl
@@ -18,16 +17,14 @@ from mono.data.augment import prepare_batch
 from mono.data.calib import MONODEPTH2_BASELINE, metric_scale
 from mono.frame_ids import STEREO, FrameId, parse_frame_ids
 from mono.loss_terms import LossTerms, TermInputs, configured_terms, evaluate_terms
-from mono.metrics import batch_depth_metrics, constant_depth_baseline
+from mono.metrics import scored_depth_metrics
+from mono.model_options import check_model_options
 from mono.nets import (
-    DEPTH_NETS,
-    POSE_KINDS,
     DepthDecoder,
     DepthNetName,
     LearnedIntrinsics,
     PoseKind,
     PoseNet,
-    check_input_size,
     depth_net_from_options,
 )
 from mono.objective import ObjectiveConfig
@@ -185,38 +182,12 @@ class DepthModel(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if not 0 < min_depth < max_depth:
-            raise ValueError(
-                f"model.min_depth={min_depth}, model.max_depth={max_depth}: "
-                "need 0 < min_depth < max_depth"
-            )
-        if len(gt_depth_range) != 2 or not 0 <= gt_depth_range[0] < gt_depth_range[1]:
-            raise ValueError(
-                f"model.gt_depth_range={list(gt_depth_range)}: need [low, high], 0 <= low < high"
-            )
-        if automask_warmup_steps < 0:
-            raise ValueError(f"model.automask_warmup_steps={automask_warmup_steps} must be >= 0")
-        if automask_ramp_steps < 0:
-            raise ValueError(f"model.automask_ramp_steps={automask_ramp_steps} must be >= 0")
-        if not pose_lr_scale > 0:
-            raise ValueError(f"model.pose_lr_scale={pose_lr_scale} must be > 0")
-        if max_skipped_nonfinite < 0:
-            raise ValueError(f"model.max_skipped_nonfinite={max_skipped_nonfinite} must be >= 0")
+        check_model_options(self.hparams)
         self.last_loss_terms: dict[str, Tensor] = {}  # read by the non-finite guard
-        if depth_net == "resnet":  # the Eigen net takes any size
-            try:
-                check_input_size(height, width)
-            except ValueError as err:
-                raise ValueError(f"data.height/data.width (model.height/width): {err}") from None
         self.frames = parse_frame_ids(frame_ids, name="model.frame_ids")
         self.frame_ids = list(self.frames)
         self.source_ids = self.frame_ids[1:]
         self.temporal_ids = list(self.frames.temporal)
-        if training_mode not in ("self_supervised", "supervised", "hybrid"):
-            raise ValueError(
-                f"model.training_mode='{training_mode}': "
-                "choose self_supervised, supervised or hybrid"
-            )
         self.supervised_losses = dict(
             {"silog": 1.0} if supervised_losses is None else supervised_losses
         )
@@ -229,12 +200,6 @@ class DepthModel(pl.LightningModule):
         self.terms = configured_terms(
             training_mode, self_supervised_terms, self.supervised_losses, supervised_weight
         )
-        if pose_model_type not in POSE_KINDS:
-            raise ValueError(
-                f"model.pose_model_type='{pose_model_type}': choose from {list(POSE_KINDS)}"
-            )
-        if depth_net not in DEPTH_NETS:
-            raise ValueError(f"model.depth_net='{depth_net}': choose from {sorted(DEPTH_NETS)}")
         self.self_supervised = training_mode != "supervised"
         try:
             scale = metric_scale(self.frame_ids, stereo_baseline, training_mode)
@@ -275,11 +240,7 @@ class DepthModel(pl.LightningModule):
                 else translation_by_mean_inv_depth
             ),
         )
-        if predictive_mask and self.self_supervised and depth_net != "resnet":
-            raise ValueError("model.predictive_mask needs model.depth_net='resnet'")
         needs_pose = self.self_supervised and bool(self.temporal_ids)
-        if needs_pose and pose_model_type == "shared" and depth_net != "resnet":
-            raise ValueError("model.pose_model_type='shared' needs model.depth_net='resnet'")
         self.pose = (
             PoseNet(kind=pose_model_type, num_layers=num_layers, pretrained=pretrained)
             if needs_pose
@@ -294,11 +255,6 @@ class DepthModel(pl.LightningModule):
             if predictive_mask and self.self_supervised
             else None
         )
-        if learn_intrinsics and not self.self_supervised:
-            raise ValueError(
-                "model.learn_intrinsics needs training_mode 'self_supervised' or 'hybrid': "
-                "supervised training does not warp"
-            )
         self.intrinsics = (
             LearnedIntrinsics(height, width, initial_hfov_deg, intrinsics_square_pixels)
             if learn_intrinsics
@@ -440,36 +396,21 @@ class DepthModel(pl.LightningModule):
         depth = self.predict_depth(views.color[:, 0])
         if self.hparams.eval_scaling == "stereo":
             depth = depth * self.metric_scale
-        kwargs = dict(
+        scores = scored_depth_metrics(
+            depth,
+            views.depth_gt,
+            views.sizes,
             crop=self.hparams.eval_crop,
             median_scaling=self.hparams.eval_scaling == "median",
             max_depth=self.hparams.eval_max_depth,
         )
-        model = batch_depth_metrics(depth, views.depth_gt, views.sizes, **kwargs)
-        base = constant_depth_baseline(views.depth_gt, views.sizes, **kwargs)
-        # A diverged network scores infinitely badly, never "no value" (NaN marks images
-        # without valid ground truth, which are left out); a checkpoint callback monitoring
-        # the metric then still finds it, and never calls that model the best.
-        scored = ~torch.isnan(base["abs_rel"])  # images with valid ground truth
-        broken = ~torch.isfinite(depth.flatten(1)).all(dim=1) & scored
-        for name, values in model.items():
-            values = values.masked_fill(broken, math.inf)
-            values = values[~torch.isnan(values)]
+        for name, values in scores.items():
             if values.numel():
                 self.log(
                     f"{stage}/{name}",
                     values.mean(),
                     batch_size=values.numel(),
                     prog_bar=name == "abs_rel",
-                    sync_dist=True,
-                )
-        for name in ("abs_rel", "rmse", "a1"):
-            values = base[name][~torch.isnan(base[name])]
-            if values.numel():
-                self.log(
-                    f"{stage}/baseline_{name}",
-                    values.mean(),
-                    batch_size=values.numel(),
                     sync_dist=True,
                 )
 

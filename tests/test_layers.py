@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("mono.objective", "mono.loss_terms", "mono.checkpoint"),
     (
         "mono.module",
+        "mono.model_options",
         "mono.callbacks",
         "mono.checkpointing",
         "mono.stopping",
