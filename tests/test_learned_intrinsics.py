@@ -219,3 +219,16 @@ def test_the_checkpoint_holds_the_learned_camera(trained, tmp_path, capsys):
     z = depth[8, 47]
     x = vertices["x"].reshape(16, 48)[8, 47]
     assert x == pytest.approx((47 - cx * 48) * z / (fx * 48), rel=1e-4)
+
+
+def test_the_recorded_aspect_follows_batches_under_inference_mode_too():
+    """Validation runs under inference mode: the camera still records the batch's aspect, and
+    training afterwards can still update the buffer and differentiate through the camera."""
+    camera = LearnedIntrinsics(64, 192)
+    with torch.inference_mode():
+        K = camera(2, 64, 192, sizes=torch.tensor([[64, 192], [64, 160]]))
+    assert K.shape == (2, 3, 3) and float(camera.aspect) == pytest.approx((3 + 2.5) / 2)
+    K = camera(2, 64, 192, sizes=torch.tensor([[64, 192], [64, 192]]))
+    assert float(camera.aspect) == pytest.approx(3.0)
+    K.sum().backward()
+    assert all(p.grad is not None for p in camera.parameters())
