@@ -14,6 +14,7 @@ import os
 import sys
 
 from mono import __version__
+from mono.tool_parser import CONFIG_OPTION, ToolHelpFormatter, ToolParser
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
 
@@ -159,7 +160,7 @@ def _drop_switched_off_callbacks(trainer_config: dict, checkpoint_type, lr_monit
 
 
 def build_tool_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         prog="mono",
         description="mono: self-supervised monocular depth (Monodepth2) on Lightning + kornia. "
         "Training: mono fit|validate|test --config CONFIG (see `mono fit --help`).",
@@ -171,7 +172,12 @@ def build_tool_parser() -> argparse.ArgumentParser:
     from mono import tools
 
     for name, help_text in TOOLS_HELP.items():
-        tools.add_arguments(name, sub.add_parser(name, help=help_text, description=help_text))
+        tool = sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=ToolHelpFormatter
+        )
+        tools.add_arguments(name, tool)
+        if not any(CONFIG_OPTION in a.option_strings for a in tool._actions):
+            tool.add_config_option()
     return parser
 
 

@@ -96,5 +96,8 @@ def load_config(path: str | Path) -> dict:
     merged: dict = {}
     for item in config_chain(path):
         content = item if isinstance(item, dict) else _read(Path(item))
+        if not isinstance(content, dict | None):
+            where = path if isinstance(item, dict) else item
+            raise ConfigFileError(f"{where}: not a YAML mapping of options")
         _merge(merged, content or {})
     return merged

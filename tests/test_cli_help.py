@@ -219,3 +219,59 @@ def test_the_optimiser_is_set_one_way_only():
     help_text = subprocess.run(command, capture_output=True, text=True, cwd=REPO).stdout
     assert "--optimizer" not in help_text and "--lr_scheduler" not in help_text
     assert "--model.lr" in help_text
+
+
+# ---------------------------------------------------------------------------- tool style
+TOOLS = sorted(TOOLS_HELP)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_every_tool_shows_defaults_and_reads_a_config(capsys, tool):
+    with pytest.raises(SystemExit) as exit_info:
+        main([tool, "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--config CONFIG" in text if tool == "check-data" else "--config FILE" in text
+    if tool in ("export", "predict", "evaluate", "benchmark"):
+        assert "(default: " in text
+
+
+def test_a_tool_config_file_sets_options_the_command_line_overrides(tmp_path, capsys):
+    config = tmp_path / "export.yaml"
+    config.write_text(f"ckpt: {tmp_path / 'missing.ckpt'}\nformat: pt\nout: {tmp_path / 'o'}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--config", str(config)])
+    assert str(exit_info.value) == f"mono export: checkpoint not found: {tmp_path / 'missing.ckpt'}"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--config", str(config), "--ckpt", str(tmp_path / "other.ckpt")])
+    assert str(exit_info.value) == f"mono export: checkpoint not found: {tmp_path / 'other.ckpt'}"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("fromat: pt\n", "unknown option 'fromat'; known: "),
+        ("format: ptt\n", "format: 'ptt' is not one of pt, torchscript, onnx, monodepth2"),
+        ("opset: many\n", "opset: 'many': invalid literal for int()"),
+        ("- a list\n", "not a YAML mapping of options"),
+    ],
+)
+def test_a_bad_tool_config_is_one_line_naming_file_and_key(tmp_path, capsys, text, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--config", str(config), "--out", "o", "--ckpt", "c"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith(f"mono export: error: --config {config}")
+    assert message in error
+
+
+def test_a_bad_tool_value_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--ckpt", "c", "--out", "o", "--format", "xyz"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "mono export: error: argument --format: invalid choice: 'xyz' "
+        "(choose from 'pt', 'torchscript', 'onnx', 'monodepth2')\n"
+    )

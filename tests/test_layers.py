@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, ...]] = [
         "mono.point_cloud",
         "mono.depth_video",
         "mono.tools",
+        "mono.tool_parser",
     ),
     ("mono.cli",),
 ]
