@@ -25,8 +25,9 @@ def check_model_options(o: Mapping) -> None:
     for name in ("automask_warmup_steps", "automask_ramp_steps", "max_skipped_nonfinite"):
         if o[name] < 0:
             raise ValueError(f"model.{name}={o[name]} must be >= 0")
-    if not o["pose_lr_scale"] > 0:
-        raise ValueError(f"model.pose_lr_scale={o['pose_lr_scale']} must be > 0")
+    for name in ("pose_lr_scale", "masked_pose_lr_scale"):
+        if not o[name] > 0:
+            raise ValueError(f"model.{name}={o[name]} must be > 0")
     if o["training_mode"] not in TRAINING_MODES:
         raise ValueError(
             f"model.training_mode='{o['training_mode']}': "

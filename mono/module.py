@@ -115,6 +115,11 @@ class DepthModel(pl.LightningModule):
             unmasked one linearly over this many steps instead of at once (a blend of the
             two losses, the masked one's weight rising from 0 to 1). Default 0 (at once).
         pose_lr_scale: the pose network's learning rate as a multiple of ``lr``. Default 1.
+        masked_pose_lr_scale: once auto-masking is on (from step ``automask_warmup_steps``),
+            the pose network's learning rate is multiplied by this. From scratch, the pose
+            network can answer the mask's switch with a spurious rotation that the masked
+            pixels reward; a slower pose keeps the geometry the warm-up found
+            (docs/convergence.md). Default 1 (unchanged).
         channels_last: keep the networks' weights and activations in channels-last memory
             order (NHWC), which tensor-core GPUs convolve faster; same results. Default False.
         compile: ``torch.compile`` the depth and pose networks when training, validating or
@@ -173,6 +178,7 @@ class DepthModel(pl.LightningModule):
         automask_warmup_steps: int = 0,
         automask_ramp_steps: int = 0,
         pose_lr_scale: float = 1.0,
+        masked_pose_lr_scale: float = 1.0,
         channels_last: bool = False,
         compile: bool = False,
         learn_intrinsics: bool = False,
@@ -378,6 +384,15 @@ class DepthModel(pl.LightningModule):
         ramp = self.hparams.automask_ramp_steps
         return 1.0 if after >= ramp else (after + 1) / (ramp + 1)
 
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # The optimiser's state (its learning rates included) is saved with checkpoints, so
+        # this happens once, also across a resume.
+        hp = self.hparams
+        if hp.automask_warmup_steps and self.global_step == hp.automask_warmup_steps:
+            for group in self.optimizers().optimizer.param_groups:
+                if group.get("name") == "pose":
+                    group["lr"] *= hp.masked_pose_lr_scale
+
     def training_step(self, views: Views, batch_idx: int) -> Tensor:
         terms = self.compute_loss(views, automask=self.automask_weight(self.global_step))
         logged = {"loss": terms.loss.detach(), **{k: v.detach() for k, v in terms.values.items()}}
@@ -426,15 +441,16 @@ class DepthModel(pl.LightningModule):
         camera = [] if self.intrinsics is None else list(self.intrinsics.parameters())
         # The pose group exists only when its rate differs, so that checkpoints keep the
         # optimiser layout they had.
-        pose = (
-            []
-            if self.pose is None or self.hparams.pose_lr_scale == 1
-            else list(self.pose.parameters())
-        )
+        hp = self.hparams
+        own_pose_lr = hp.pose_lr_scale != 1 or hp.masked_pose_lr_scale != 1
+        pose = list(self.pose.parameters()) if self.pose is not None and own_pose_lr else []
         own_lr = {id(p) for p in camera + pose}
         groups = [{"params": [p for p in self.parameters() if id(p) not in own_lr]}]
         if pose:
-            groups.append({"params": pose, "lr": self.hparams.lr * self.hparams.pose_lr_scale})
+            lr = hp.lr * hp.pose_lr_scale
+            if hp.automask_warmup_steps == 0:
+                lr *= hp.masked_pose_lr_scale
+            groups.append({"params": pose, "lr": lr, "name": "pose"})
         if camera:
             lr = self.hparams.lr * self.hparams.intrinsics_lr_scale
             groups.append({"params": camera, "lr": lr})

@@ -211,3 +211,41 @@ def test_pose_learning_rate_is_its_own_group_only_when_scaled():
     assert {id(p) for p in groups[1]["params"]} == pose_ids
     assert not pose_ids & {id(p) for p in groups[0]["params"]}
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_pose_learning_rate_changes_once_when_the_mask_turns_on(synthetic_root, tmp_path):
+    """masked_pose_lr_scale multiplies the pose rate at the warm-up's end, exactly once: a run
+    resumed after that step keeps the lowered rate and does not lower it again."""
+    import pytorch_lightning as pl
+
+    def run(max_steps, ckpt=None):
+        rates = []
+
+        class Record(pl.Callback):
+            def on_train_batch_end(self, trainer, module, *args):
+                groups = trainer.optimizers[0].param_groups
+                rates.append({g.get("name", "all"): g["lr"] for g in groups})
+
+        pl.seed_everything(0, verbose=False)
+        model = DepthModel(
+            height=H, width=W, pretrained=False, lr=1e-3, automask_warmup_steps=2,
+            masked_pose_lr_scale=0.1,
+        )  # fmt: skip
+        dm = KittiDataModule(
+            root=str(synthetic_root), split="splits", height=H, width=W, batch_size=2,
+            num_workers=0, intrinsics="calib",
+        )  # fmt: skip
+        trainer = pl.Trainer(
+            accelerator="cpu", max_steps=max_steps, limit_val_batches=0, logger=False,
+            enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+            callbacks=[Record()], enable_checkpointing=False,
+        )  # fmt: skip
+        trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
+        return trainer, rates
+
+    trainer, rates = run(3)
+    assert [r["pose"] for r in rates] == pytest.approx([1e-3, 1e-3, 1e-4])
+    assert [r["all"] for r in rates] == [1e-3] * 3
+    trainer.save_checkpoint(tmp_path / "step3.ckpt")
+    _, resumed = run(4, tmp_path / "step3.ckpt")
+    assert [r["pose"] for r in resumed] == pytest.approx([1e-4])
