@@ -270,6 +270,13 @@ class DepthModel(pl.LightningModule):
             self.to(memory_format=torch.channels_last)
 
     def setup(self, stage: str) -> None:
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
+        data_options = getattr(datamodule, "hparams", {})
+        if data_options.get("intrinsics") == "learned" and not self.hparams.learn_intrinsics:
+            raise ValueError(
+                "data.intrinsics='learned' needs model.learn_intrinsics true: the batches' K "
+                "is a placeholder, and warping with it would train a wrong geometry"
+            )
         # Lightning restores a --ckpt_path checkpoint after setup(), so it wins over this; for
         # validate/test without one, these are the weights that get scored.
         if self.hparams.init_weights and not getattr(self, "_initialised", False):

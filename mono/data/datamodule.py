@@ -55,8 +55,10 @@ class KittiDataModule(pl.LightningDataModule):
         val_batch_size: validation/test batch size; default None = ``batch_size``.
         num_workers: DataLoader worker processes (0 = load in the main process). Default 4.
         img_ext: ``"png"``, ``"jpg"`` or ``"auto"`` (per folder). Default ``"auto"``.
-        intrinsics: ``"monodepth2"`` (fixed average K) or ``"calib"`` (each date's ``P_rect``).
-            Default ``"monodepth2"``.
+        intrinsics: ``"monodepth2"`` (fixed average K) or ``"calib"`` (each date's ``P_rect``);
+            for ``dataset="video"``, ``"learned"``: the camera is unknown, no intrinsics file
+            is needed and ``model.learn_intrinsics`` must be true (the batches carry a
+            placeholder K of 60 degrees that nothing warps with). Default ``"monodepth2"``.
         stereo_baseline: baseline in metres for the ``"s"`` frame, or ``"calib"``. Default 0.1
             (Monodepth2's convention; metric depth is then x5.4).
         depth: ground truth loaded for every stage: ``"none"``, ``"lidar"``, ``"dense"`` or

@@ -32,7 +32,7 @@ from mono.frame_ids import STEREO, parse_frame_ids
 
 # Choice options as Literal types, so that the command line rejects a typo while parsing.
 ImgExt = Literal["auto", "png", "jpg"]
-IntrinsicsSource = Literal["monodepth2", "calib"]
+IntrinsicsSource = Literal["monodepth2", "calib", "learned"]
 DepthMode = Literal["none", "lidar", "dense", "auto"]
 StereoBaseline = float | Literal["calib"]  # metres, or each date's calibration
 IMG_EXTS: tuple[str, ...] = get_args(ImgExt)

@@ -39,6 +39,12 @@ class DatasetEntry:
 
 
 def _check_kitti(options: Mapping, root: Path) -> None:
+    if options.get("intrinsics") == "learned":
+        raise ValueError(
+            f"data.intrinsics='learned' applies to data.dataset=video only (data.dataset="
+            f"{options['dataset']} reads its calibration; to learn the camera anyway, keep "
+            "data.intrinsics and set model.learn_intrinsics true)"
+        )
     for name, unused in VIDEO_ONLY.items():
         if options.get(name, unused) != unused:
             raise ValueError(

@@ -26,6 +26,7 @@ from mono.data.intrinsics_file import (
     FILE_NAME,
     FORMAT_HINT,
     IntrinsicsFileError,
+    IntrinsicsSpec,
     crop_box,
     cropped_intrinsics,
     read_intrinsics_file,
@@ -45,6 +46,9 @@ from mono.data.video_source import (
 from mono.frame_ids import parse_frame_ids
 
 AUTO_SPLIT = "auto"
+# The K a batch carries when the camera is learned (data.intrinsics='learned'): the network
+# warps with the learned camera, so this only fills the field (and never meets the loss).
+PLACEHOLDER_HFOV = 60.0
 
 
 @dataclass
@@ -161,6 +165,8 @@ class VideoDataset(SampleDataset):
         cache_dir: frame cache of video files; None = ``<root>/.frame_cache``.
         limit: use only the first N samples.
         split_file: where the split comes from, named in messages.
+        learned_intrinsics: sequences without an intrinsics file get a placeholder K
+            (:data:`PLACEHOLDER_HFOV`), for a model that learns its camera.
     """
 
     def __init__(
@@ -177,6 +183,7 @@ class VideoDataset(SampleDataset):
         cache_dir: str | Path | None = None,
         limit: int | None = None,
         split_file: str = "",
+        learned_intrinsics: bool = False,
     ) -> None:
         super().__init__(tuple(frame_ids), train, seed)
         self.root = Path(root)
@@ -189,6 +196,7 @@ class VideoDataset(SampleDataset):
         self.root_intrinsics = base / FILE_NAME
         self.limit = limit
         self.split_file = split_file
+        self.learned_intrinsics = learned_intrinsics
         self.offsets = [int(f) for f in self.frame_ids]
         self.timelines: list[Timeline] = []
         self.samples: list[tuple[int, int]] = []  # (timeline, position of the target)
@@ -206,6 +214,8 @@ class VideoDataset(SampleDataset):
         for path in (sequence.intrinsics_file, self.root_intrinsics):
             if path.is_file():
                 return read_intrinsics_file(path)
+        if self.learned_intrinsics:
+            return IntrinsicsSpec("hfov", (PLACEHOLDER_HFOV,), Path("<learned camera>"))
         raise IntrinsicsFileError(
             f"no intrinsics for sequence '{sequence.name}': write {sequence.intrinsics_file} "
             f"or {self.root_intrinsics} with {FORMAT_HINT}"
@@ -326,4 +336,5 @@ def build_video_dataset(options: Mapping, root: Path, stage: str) -> VideoDatase
         cache_dir=options.get("cache_dir"),
         limit=options.get("limit_train_samples") if stage == "train" else None,
         split_file=f"{stage} of {where}",
+        learned_intrinsics=options.get("intrinsics") == "learned",
     )

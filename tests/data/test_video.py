@@ -25,7 +25,7 @@ from mono.data.synth_video import (
     write_k_file,
     write_video_tree,
 )
-from mono.data.video import VideoDataset, split_sequences
+from mono.data.video import PLACEHOLDER_HFOV, VideoDataset, split_sequences
 from mono.data.video_source import VideoDataError, decode_video, discover_sequences
 
 
@@ -213,6 +213,39 @@ def test_missing_intrinsics_names_both_places(folder_root, tmp_path):
         f"no intrinsics for sequence 'clip': write {root / 'clip' / 'intrinsics.txt'} or "
         f"{root / 'intrinsics.txt'} with one line 'K: 9 numbers'"
     )
+
+
+def test_learned_intrinsics_need_no_file(folder_root, tmp_path):
+    """With data.intrinsics='learned' a sequence without a K file gets the placeholder camera
+    (60 degrees, centred), which only the learned camera replaces."""
+    root = tmp_path / "noK"
+    shutil.copytree(folder_root / "drive_0001", root / "clip")
+    dataset = _dataset(root, learned_intrinsics=True)
+    dataset.check_files()
+    K = dataset[0].K.numpy()
+    fx = 0.5 / np.tan(np.radians(PLACEHOLDER_HFOV / 2))  # normalised by the frame's width
+    fx *= 256 / 240  # the 256 x 80 frames are cropped to 240 x 80, the network's 3:1
+    np.testing.assert_allclose(K[0], [fx, 0, 0.5], rtol=1e-6, atol=1e-6)
+
+
+def test_learned_intrinsics_are_for_videos_and_learned_cameras(synthetic_root, tmp_path):
+    with pytest.raises(ValueError) as error:
+        KittiDataModule(str(synthetic_root), split="splits", intrinsics="learned")
+    assert str(error.value).startswith(
+        "data.intrinsics='learned' applies to data.dataset=video only (data.dataset=kitti_raw"
+    )
+    from types import SimpleNamespace
+
+    from mono.module import DepthModel
+
+    model = DepthModel(64, 192, pretrained=False)
+    datamodule = SimpleNamespace(hparams={"intrinsics": "learned"})
+    model._trainer = SimpleNamespace(datamodule=datamodule)
+    with pytest.raises(ValueError, match=r"^data.intrinsics='learned' needs model.learn_intr"):
+        model.setup("fit")
+    learning = DepthModel(64, 192, pretrained=False, learn_intrinsics=True)
+    learning._trainer = SimpleNamespace(datamodule=datamodule)
+    learning.setup("fit")
 
 
 # ------------------------------------------------------------------ samples
