@@ -30,9 +30,8 @@ from torch import Tensor, nn
 from mono.checkpoint import CheckpointError, LoadedNetworks
 from mono.nets import DepthNet, PoseNet, ResnetEncoder, build_depth_net, depth_net_name
 from mono.nets.monodepth2_format import (
-    depth_net_to_monodepth2,
     load_state_checked,
-    pose_net_to_monodepth2,
+    save_monodepth2,
 )
 from mono.nets.resnet_encoder import INPUT_MEAN, INPUT_STD
 from mono.output_files import check_writable_folder, writing
@@ -312,29 +311,20 @@ def _parts(part: str, nets: LoadedNetworks) -> list[str]:
 def _export_monodepth2(out: Path, part: str, nets: LoadedNetworks) -> list[Path]:
     if not isinstance(nets.depth, DepthNet):
         raise ValueError("the monodepth2 format needs a ResNet depth network (this one is 'eigen')")
-    written = []
-    if part in ("encoder", "depth", "all"):
-        settings = {
-            "min_depth": nets.min_depth,
-            "max_depth": nets.max_depth,
-            "metric_scale": nets.metric_scale,
-        }
-        enc, dec = depth_net_to_monodepth2(
-            nets.depth, nets.height, nets.width, nets.stereo_trained, settings
-        )
-        files = (
-            {"encoder.pth": enc} if part == "encoder" else {"encoder.pth": enc, "depth.pth": dec}
-        )
-        for name, state in files.items():
-            torch.save(state, out / name)
-            written.append(out / name)
-    if part == "pose" or (part == "all" and nets.pose is not None):
-        pose_enc, pose = pose_net_to_monodepth2(nets.pose)
-        if pose_enc is not None:
-            torch.save(pose_enc, out / "pose_encoder.pth")
-            written.append(out / "pose_encoder.pth")
-        torch.save(pose, out / "pose.pth")
-        written.append(out / "pose.pth")
+    settings = {
+        "min_depth": nets.min_depth,
+        "max_depth": nets.max_depth,
+        "metric_scale": nets.metric_scale,
+    }
+    parts = {
+        "encoder": ("encoder",),
+        "depth": ("encoder", "depth"),  # the decoder alone cannot be loaded
+        "pose": ("pose",),
+        "all": ("encoder", "depth", "pose"),
+    }[part]
+    written = save_monodepth2(
+        out, nets.depth, nets.height, nets.width, nets.pose, nets.stereo_trained, settings, parts
+    )
     files = {p.name: p.stat().st_size for p in written}
     _write_json(out / "monodepth2", {"format": "monodepth2", "files": files, **_meta(nets)})
     return written

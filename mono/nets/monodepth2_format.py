@@ -208,24 +208,37 @@ def save_monodepth2(
     pose_net: PoseNet | None = None,
     use_stereo: bool = False,
     settings: Mapping[str, float | None] | None = None,
-) -> Path:
-    """Write a Monodepth2 weights folder (``encoder.pth``, ``depth.pth`` and pose files).
+    parts: tuple[str, ...] = ("encoder", "depth", "pose"),
+) -> list[Path]:
+    """Write a Monodepth2 weights folder: ``encoder.pth``, ``depth.pth`` and, with a
+    ``pose_net``, ``pose.pth`` (and ``pose_encoder.pth`` for a separate pose encoder).
 
-    ``settings``: see :func:`depth_net_to_monodepth2`.
+    Args:
+        settings: see :func:`depth_net_to_monodepth2`.
+        parts: which of "encoder", "depth" and "pose" to write (``mono export --part``).
+
+    Returns:
+        The files written.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    encoder_dict, depth_dict = depth_net_to_monodepth2(
-        depth_net, height, width, use_stereo, settings
-    )
-    torch.save(encoder_dict, folder / "encoder.pth")
-    torch.save(depth_dict, folder / "depth.pth")
-    if pose_net is not None:
+    files: dict[str, dict] = {}
+    if "encoder" in parts or "depth" in parts:
+        encoder_dict, depth_dict = depth_net_to_monodepth2(
+            depth_net, height, width, use_stereo, settings
+        )
+        if "encoder" in parts:
+            files["encoder.pth"] = encoder_dict
+        if "depth" in parts:
+            files["depth.pth"] = depth_dict
+    if "pose" in parts and pose_net is not None:
         pose_encoder_dict, pose_dict = pose_net_to_monodepth2(pose_net)
         if pose_encoder_dict is not None:
-            torch.save(pose_encoder_dict, folder / "pose_encoder.pth")
-        torch.save(pose_dict, folder / "pose.pth")
-    return folder
+            files["pose_encoder.pth"] = pose_encoder_dict
+        files["pose.pth"] = pose_dict
+    for name, state in files.items():
+        torch.save(state, folder / name)
+    return [folder / name for name in files]
 
 
 def load_monodepth2(
