@@ -22,7 +22,12 @@ def check_model_options(o: Mapping) -> None:
     low_high = list(o["gt_depth_range"])
     if len(low_high) != 2 or not 0 <= low_high[0] < low_high[1]:
         raise ValueError(f"model.gt_depth_range={low_high}: need [low, high], 0 <= low < high")
-    for name in ("automask_warmup_steps", "automask_ramp_steps", "max_skipped_nonfinite"):
+    for name in (
+        "automask_warmup_steps",
+        "automask_ramp_steps",
+        "lr_warmup_steps",
+        "max_skipped_nonfinite",
+    ):
         if o[name] < 0:
             raise ValueError(f"model.{name}={o[name]} must be >= 0")
     for name in ("pose_lr_scale", "masked_pose_lr_scale"):

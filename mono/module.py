@@ -115,6 +115,11 @@ class DepthModel(pl.LightningModule):
             unmasked one linearly over this many steps instead of at once (a blend of the
             two losses, the masked one's weight rising from 0 to 1). Default 0 (at once).
         pose_lr_scale: the pose network's learning rate as a multiple of ``lr``. Default 1.
+        lr_warmup_steps: the first N optimiser steps run at ``(step + 1) / N`` times every
+            learning rate. Adam's first steps move every weight by about the full rate in the
+            gradient's sign; from scratch they can drive the disparity's sigmoid into
+            saturation (depth at max_depth everywhere) within 20 steps, where it stays
+            (docs/convergence.md). Default 0 (off).
         masked_pose_lr_scale: once auto-masking is on (from step ``automask_warmup_steps``),
             the pose network's learning rate is multiplied by this. From scratch, the pose
             network can answer the mask's switch with a spurious rotation that the masked
@@ -179,6 +184,7 @@ class DepthModel(pl.LightningModule):
         automask_ramp_steps: int = 0,
         pose_lr_scale: float = 1.0,
         masked_pose_lr_scale: float = 1.0,
+        lr_warmup_steps: int = 0,
         channels_last: bool = False,
         compile: bool = False,
         learn_intrinsics: bool = False,
@@ -399,6 +405,22 @@ class DepthModel(pl.LightningModule):
             for group in self.optimizers().optimizer.param_groups:
                 if group.get("name") == "pose":
                     group["lr"] *= hp.masked_pose_lr_scale
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        # The warm-up scales the rates for this step only, so the schedulers and the
+        # checkpointed optimiser state keep the configured ones.
+        warmup = self.hparams.lr_warmup_steps
+        if self.global_step >= warmup:
+            optimizer.step(closure=optimizer_closure)
+            return
+        rates = [group["lr"] for group in optimizer.param_groups]
+        for group, rate in zip(optimizer.param_groups, rates, strict=True):
+            group["lr"] = rate * (self.global_step + 1) / warmup
+        try:
+            optimizer.step(closure=optimizer_closure)
+        finally:
+            for group, rate in zip(optimizer.param_groups, rates, strict=True):
+                group["lr"] = rate
 
     def training_step(self, views: Views, batch_idx: int) -> Tensor:
         terms = self.compute_loss(views, automask=self.automask_weight(self.global_step))

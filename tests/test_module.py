@@ -249,3 +249,34 @@ def test_pose_learning_rate_changes_once_when_the_mask_turns_on(synthetic_root, 
     trainer.save_checkpoint(tmp_path / "step3.ckpt")
     _, resumed = run(4, tmp_path / "step3.ckpt")
     assert [r["pose"] for r in resumed] == pytest.approx([1e-4])
+
+
+def test_learning_rate_warmup_scales_the_first_steps_only(synthetic_root, tmp_path):
+    import pytorch_lightning as pl
+
+    seen, after = [], []
+
+    class Record(pl.Callback):
+        def on_before_optimizer_step(self, trainer, module, optimizer):
+            seen.append([g["lr"] for g in optimizer.param_groups])
+
+        def on_train_batch_end(self, trainer, module, *args):
+            after.append([g["lr"] for g in trainer.optimizers[0].param_groups])
+
+    pl.seed_everything(0, verbose=False)
+    model = DepthModel(
+        height=H, width=W, pretrained=False, lr=1e-3, lr_warmup_steps=4, pose_lr_scale=0.5
+    )
+    dm = KittiDataModule(
+        root=str(synthetic_root), split="splits", height=H, width=W, batch_size=2,
+        num_workers=0, intrinsics="calib",
+    )  # fmt: skip
+    trainer = pl.Trainer(
+        accelerator="cpu", max_steps=5, limit_val_batches=0, logger=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        callbacks=[Record()], enable_checkpointing=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=dm)
+    factors = [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert seen == [pytest.approx([1e-3 * f, 5e-4 * f]) for f in factors]
+    assert after == [[1e-3, 5e-4]] * 5  # the configured rates stay in the optimiser's state
