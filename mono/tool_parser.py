@@ -37,7 +37,10 @@ class ToolParser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own errors: usage + message, two lines
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    reads_config = False  # True once add_config_option gave this parser --config FILE
+
     def add_config_option(self) -> None:
+        self.reads_config = True
         self.add_argument(
             CONFIG_OPTION,
             metavar="FILE",
@@ -47,12 +50,9 @@ class ToolParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         args = list(sys.argv[1:] if args is None else args)
-        if self._has_config_option() and CONFIG_OPTION in args + [a.split("=")[0] for a in args]:
+        if self.reads_config and CONFIG_OPTION in [a.split("=")[0] for a in args]:
             self._apply_config(_config_value(args))
         return super().parse_known_args(args, namespace)
-
-    def _has_config_option(self) -> bool:
-        return any(CONFIG_OPTION in a.option_strings for a in self._actions)
 
     def _apply_config(self, path: str | None) -> None:
         from mono.config_files import ConfigFileError, load_config
