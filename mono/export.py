@@ -31,7 +31,7 @@ from mono.checkpoint import CheckpointError, LoadedNetworks
 from mono.nets import DepthNet, PoseNet, ResnetEncoder, build_depth_net, depth_net_name
 from mono.nets.monodepth2_format import (
     load_state_checked,
-    save_monodepth2,
+    write_monodepth2_files,
 )
 from mono.nets.resnet_encoder import INPUT_MEAN, INPUT_STD
 from mono.output_files import check_writable_folder, writing
@@ -322,7 +322,7 @@ def _export_monodepth2(out: Path, part: str, nets: LoadedNetworks) -> list[Path]
         "pose": ("pose",),
         "all": ("encoder", "depth", "pose"),
     }[part]
-    written = save_monodepth2(
+    written = write_monodepth2_files(
         out, nets.depth, nets.height, nets.width, nets.pose, nets.stereo_trained, settings, parts
     )
     files = {p.name: p.stat().st_size for p in written}

@@ -39,6 +39,9 @@ def _fit_and_test(synthetic_root, run: Path, seed: int, capsys) -> tuple[float, 
             "--trainer.max_epochs=100",
             "--trainer.limit_val_batches=0",
             "--model.scheduler_step_size=100",
+            # 200 steps on the tiny drives are too few for the main job's 100-step
+            # learning-rate warm-up (measured: abs_rel 0.425, 0.417, 0.340 against 0.414)
+            "--model.lr_warmup_steps=0",
         ]
     )
     ckpts = sorted((run / "checkpoints").glob("*.ckpt"))

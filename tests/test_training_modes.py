@@ -250,7 +250,13 @@ def test_mode_configs_are_deltas_on_the_synthetic_config(capsys, delta, mode, fr
         yaml.safe_dump(base["trainer"]).replace("runs/synthetic", f"runs/synthetic_{mode}")
     )
     assert cfg["trainer"] == moved
-    own = {"training_mode", "supervised_losses", "min_depth", "automask_warmup_steps"}
+    own = {
+        "training_mode",
+        "supervised_losses",
+        "min_depth",
+        "automask_warmup_steps",
+        "lr_warmup_steps",
+    }
     for key in set(base["model"]) - own:
         assert cfg["model"][key] == base["model"][key], key
     model = DepthModel(

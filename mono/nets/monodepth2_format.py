@@ -208,6 +208,21 @@ def save_monodepth2(
     pose_net: PoseNet | None = None,
     use_stereo: bool = False,
     settings: Mapping[str, float | None] | None = None,
+) -> Path:
+    """Write a complete Monodepth2 weights folder (see :func:`write_monodepth2_files`) and
+    return it."""
+    write_monodepth2_files(folder, depth_net, height, width, pose_net, use_stereo, settings)
+    return Path(folder)
+
+
+def write_monodepth2_files(
+    folder: str | Path,
+    depth_net: DepthNet,
+    height: int,
+    width: int,
+    pose_net: PoseNet | None = None,
+    use_stereo: bool = False,
+    settings: Mapping[str, float | None] | None = None,
     parts: tuple[str, ...] = ("encoder", "depth", "pose"),
 ) -> list[Path]:
     """Write a Monodepth2 weights folder: ``encoder.pth``, ``depth.pth`` and, with a
