@@ -152,6 +152,7 @@ def view_synthesis_loss(
     masks: list[Tensor] | None = None,
     keep: bool = False,
     generator: torch.Generator | None = None,
+    with_smoothness: bool = True,
 ) -> tuple[dict[str, Tensor], ObjectiveDetail | None]:
     """Monodepth2's self-supervised loss for one batch, computed in float32 (or wider).
 
@@ -171,6 +172,8 @@ def view_synthesis_loss(
         masks: with ``cfg.predictive_mask``, per-scale (B, S, h_s, w_s) masks in [0, 1].
         keep: also return every intermediate (costs memory; for inspection only).
         generator: random generator for the auto-mask tie-break noise.
+        with_smoothness: also compute the smoothness (``False``: "reprojection" only, unless
+            ``keep`` needs it for the detail).
 
     Returns:
         (terms, detail): ``terms`` has "loss" (the total to minimise), "reprojection" and
@@ -188,6 +191,7 @@ def view_synthesis_loss(
             masks=None if masks is None else [_wide(m) for m in masks],
             keep=keep,
             generator=generator,
+            with_smoothness=with_smoothness,
         )
 
 
@@ -296,18 +300,9 @@ def reprojection_loss(
     """The view-synthesis part of :func:`view_synthesis_loss` alone (no smoothness): the
     per-pixel minimum reprojection, auto-masked, averaged over scales (plus the predictive
     mask's regulariser with ``cfg.predictive_mask``). Same arguments; returns (loss, detail)."""
-    with torch.autocast(color.device.type, enabled=False):
-        terms, detail = _view_synthesis_loss(
-            cfg,
-            _wide(color),
-            [_wide(d) for d in disps],
-            _wide(T_src_tgt),
-            _wide(K),
-            source_ids,
-            masks=None if masks is None else [_wide(m) for m in masks],
-            keep=keep,
-            with_smoothness=False,
-        )
+    terms, detail = view_synthesis_loss(
+        cfg, color, disps, T_src_tgt, K, source_ids, masks, keep, with_smoothness=False
+    )
     return terms["reprojection"], detail
 
 
