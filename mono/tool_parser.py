@@ -59,8 +59,10 @@ class ToolParser(argparse.ArgumentParser):
 
         if path is None:
             self.error(f"{CONFIG_OPTION} needs a file")
+        if not Path(path).is_file():
+            self.error(f"{CONFIG_OPTION} {path}: file not found")
         try:
-            values = load_config(path) if Path(path).is_file() else None
+            values = load_config(path)
         except ConfigFileError as err:
             self.error(f"{CONFIG_OPTION} {err}")
         if not isinstance(values, dict):

@@ -267,6 +267,15 @@ def test_a_bad_tool_config_is_one_line_naming_file_and_key(tmp_path, capsys, tex
     assert message in error
 
 
+def test_a_missing_tool_config_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--config", str(tmp_path / "none.yaml")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"mono export: error: --config {tmp_path / 'none.yaml'}: file not found\n"
+    )
+
+
 def test_a_bad_tool_value_is_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["export", "--ckpt", "c", "--out", "o", "--format", "xyz"])
